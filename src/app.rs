@@ -1,0 +1,1 @@
+//! A loaded configuration with its rules compiled (placeholder).

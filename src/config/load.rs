@@ -1,0 +1,538 @@
+//! Reading `patrol.yaml` and every check file into a [`Config`], collecting every problem
+//! as a [`Diagnostic`] instead of stopping at the first.
+
+use super::diagnostic::Diagnostic;
+use super::interp::{InterpContext, with_context};
+use super::model::{AlertingPolicy, CheckDef, RootConfig, SecretSource};
+use super::types::Misfire;
+use crate::redact::Redactor;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A check as the rest of patrol sees it: its definition plus what loading resolved.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub def: CheckDef,
+    pub id: String,
+    pub name: String,
+    /// The file and line the check's document starts at (its `id:`).
+    pub file: PathBuf,
+    pub line: usize,
+    pub zone: chrono_tz::Tz,
+    pub misfire: Misfire,
+    pub rule: Option<RuleRef>,
+    pub alerting: AlertingPolicy,
+    pub depends_on: Vec<String>,
+}
+
+/// Which rule judges a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleRef {
+    /// A rule file under a rules folder, by name.
+    Named(String),
+    /// A script written in the check file; `line_offset` is added to script line numbers.
+    Inline {
+        script: String,
+        file: PathBuf,
+        line_offset: usize,
+    },
+}
+
+/// A rule file found in a rules folder.
+#[derive(Debug, Clone)]
+pub struct RuleSource {
+    pub name: String,
+    pub path: PathBuf,
+    pub source: String,
+}
+
+/// Everything read from the configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: RootConfig,
+    /// The root config file.
+    pub path: PathBuf,
+    /// The folder of the root config; relative paths resolve against it.
+    pub base_dir: PathBuf,
+    pub checks: Vec<Arc<Check>>,
+    pub rules: BTreeMap<String, RuleSource>,
+    /// Masks every secret value.
+    pub redactor: Redactor,
+}
+
+impl Config {
+    pub fn check(&self, id: &str) -> Option<&Arc<Check>> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.base_dir.join(&self.root.store.path)
+    }
+}
+
+/// A configuration and the problems found while reading it. Checks with problems are left
+/// out of `config.checks`; the others are usable.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub problems: Vec<Diagnostic>,
+}
+
+/// The part of the root config needed before anything else can be interpolated.
+#[derive(Deserialize, Default)]
+struct RootPrelude {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, SecretSource>,
+}
+
+/// Reads only the root config (for commands that need the store path and nothing else).
+/// An unusable root config is the only hard error.
+pub fn load_root_only(
+    path: &Path,
+) -> Result<(RootConfig, PathBuf, Redactor, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::new(path, 1, 1, format!("cannot read: {e}"))])?;
+    let base_dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut problems = Vec::new();
+    let prelude: RootPrelude = if text.trim().is_empty() {
+        RootPrelude::default()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
+    };
+    let mut secrets = BTreeMap::new();
+    for (name, source) in &prelude.secrets {
+        let value = match source {
+            SecretSource::Env(var) => std::env::var(var)
+                .map_err(|_| format!("secret `{name}`: environment variable {var} is not set")),
+            SecretSource::File(p) => {
+                let full = base_dir.join(p);
+                std::fs::read_to_string(&full)
+                    .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                    .map_err(|e| format!("secret `{name}`: cannot read {}: {e}", full.display()))
+            }
+            SecretSource::Value(v) => Ok(v.clone()),
+        };
+        match value {
+            Ok(v) => {
+                secrets.insert(name.clone(), v);
+            }
+            Err(msg) => {
+                let line = find_key_line(&text, name);
+                problems.push(Diagnostic::new(path, line, 1, msg));
+            }
+        }
+    }
+    let redactor = Redactor::new(secrets.values().cloned());
+    let ctx = InterpContext {
+        vars: prelude.vars.clone(),
+        secrets,
+        base_dir: base_dir.clone(),
+    };
+    let root: RootConfig = if text.trim().is_empty() {
+        RootConfig::default()
+    } else {
+        with_context(&ctx, || serde_saphyr::from_str(&text))
+            .map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
+    };
+    if root.concurrency == 0 {
+        problems.push(Diagnostic::new(
+            path,
+            find_key_line(&text, "concurrency"),
+            1,
+            "concurrency must be at least 1",
+        ));
+    }
+    CONTEXT_CACHE.with(|c| *c.borrow_mut() = Some(ctx));
+    Ok((root, base_dir, redactor, problems))
+}
+
+thread_local! {
+    // The interpolation context of the last root config read on this thread, reused for its
+    // check files without reading the secrets twice.
+    static CONTEXT_CACHE: std::cell::RefCell<Option<InterpContext>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Reads the root config, every check file and the list of rule files.
+pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let (root, base_dir, redactor, mut problems) = load_root_only(path)?;
+    let ctx = CONTEXT_CACHE
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_default();
+
+    let rules = discover_rules(&root, &base_dir, path, &mut problems);
+
+    let mut files = Vec::new();
+    for entry in &root.checks {
+        let full = base_dir.join(entry);
+        if full.is_dir() {
+            collect_yaml(&full, &mut files);
+        } else if full.is_file() {
+            files.push(full);
+        } else {
+            problems.push(Diagnostic::new(
+                path,
+                find_key_line(&std::fs::read_to_string(path).unwrap_or_default(), "checks"),
+                1,
+                format!("check path {} does not exist", full.display()),
+            ));
+        }
+    }
+
+    // Parse every document of every file.
+    let mut parsed: Vec<(CheckDef, PathBuf, usize)> = Vec::new();
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Diagnostic::new(file, 1, 1, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        for (offset, chunk) in split_documents(&text) {
+            if chunk.lines().all(|l| {
+                let t = l.trim();
+                t.is_empty() || t.starts_with('#')
+            }) {
+                continue;
+            }
+            match with_context(&ctx, || serde_saphyr::from_str::<CheckDef>(&chunk)) {
+                Ok(def) => parsed.push((def, file.clone(), offset)),
+                Err(e) => problems.push(yaml_diagnostic(file, &e, offset)),
+            }
+        }
+    }
+
+    // Cross-document checks: ids, rules, dependencies.
+    let mut first_seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
+    let mut ok_defs = Vec::new();
+    for (def, file, offset) in parsed {
+        let loc = def.id.referenced;
+        let (line, col) = (loc.line() as usize + offset, loc.column() as usize);
+        let id = def.id.value.clone();
+        if !valid_id(&id) {
+            problems.push(Diagnostic::new(
+                &file,
+                line,
+                col,
+                format!("invalid check id {id:?}: use letters, digits, `-`, `_` and `.`"),
+            ));
+            continue;
+        }
+        if let Some((f, l)) = first_seen.get(&id) {
+            problems.push(Diagnostic::new(
+                &file,
+                line,
+                col,
+                format!(
+                    "duplicate check id `{id}` (first defined at {}:{l})",
+                    f.display()
+                ),
+            ));
+            continue;
+        }
+        first_seen.insert(id.clone(), (file.clone(), line));
+        ok_defs.push((def, file, offset, line));
+    }
+
+    let mut checks = Vec::new();
+    for (def, file, offset, line) in ok_defs {
+        let mut bad = false;
+        let rule = match &def.rule {
+            None => None,
+            Some(spanned) => {
+                let text = spanned.value.clone();
+                if looks_like_rule_name(&text) {
+                    let name = text.trim().trim_end_matches(".rhai").to_string();
+                    if rules.contains_key(&name) {
+                        Some(RuleRef::Named(name))
+                    } else {
+                        let loc = spanned.referenced;
+                        let known: Vec<&str> = rules.keys().map(String::as_str).collect();
+                        problems.push(Diagnostic::new(
+                            &file,
+                            loc.line() as usize + offset,
+                            loc.column() as usize,
+                            format!(
+                                "unknown rule `{name}` (no {name}.rhai in the rules folders; known: {})",
+                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            ),
+                        ));
+                        bad = true;
+                        None
+                    }
+                } else {
+                    let loc = spanned.referenced;
+                    // A block scalar (`rule: |`) starts on the line after its indicator.
+                    let file_text = std::fs::read_to_string(&file).unwrap_or_default();
+                    let indicator = file_text
+                        .lines()
+                        .nth((loc.line() as usize + offset).saturating_sub(1))
+                        .map(|l| {
+                            let rest = l
+                                .get((loc.column() as usize).saturating_sub(1)..)
+                                .unwrap_or("");
+                            rest.starts_with('|') || rest.starts_with('>')
+                        })
+                        .unwrap_or(false);
+                    let line_offset = loc.line() as usize + offset - usize::from(!indicator);
+                    Some(RuleRef::Inline {
+                        script: text,
+                        file: file.clone(),
+                        line_offset,
+                    })
+                }
+            }
+        };
+        for dep in &def.depends_on {
+            if !first_seen.contains_key(&dep.value) {
+                let loc = dep.referenced;
+                problems.push(Diagnostic::new(
+                    &file,
+                    loc.line() as usize + offset,
+                    loc.column() as usize,
+                    format!("depends_on names unknown check `{}`", dep.value),
+                ));
+                bad = true;
+            }
+        }
+        if bad {
+            continue;
+        }
+        let zone = def.timezone.unwrap_or(root.timezone).0;
+        let misfire = def.misfire.unwrap_or_else(|| {
+            if def.schedule.nominal_period() >= Duration::from_secs(86_400) {
+                Misfire::RunOnce
+            } else {
+                Misfire::Skip
+            }
+        });
+        let alerting = root.alerting.with(&def.alerting);
+        checks.push(Arc::new(Check {
+            id: def.id.value.clone(),
+            name: def.name.clone().unwrap_or_else(|| def.id.value.clone()),
+            file,
+            line,
+            zone,
+            misfire,
+            rule,
+            alerting,
+            depends_on: def.depends_on.iter().map(|d| d.value.clone()).collect(),
+            def,
+        }));
+    }
+
+    Ok(Loaded {
+        config: Config {
+            root,
+            path: path.to_path_buf(),
+            base_dir,
+            checks,
+            rules,
+            redactor,
+        },
+        problems,
+    })
+}
+
+fn discover_rules(
+    root: &RootConfig,
+    base_dir: &Path,
+    config_path: &Path,
+    problems: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, RuleSource> {
+    let mut rules = BTreeMap::new();
+    for dir in &root.rules {
+        let full = base_dir.join(dir);
+        if !full.is_dir() {
+            // The default `rules` folder may simply not exist yet.
+            if root.rules.len() != 1 || dir != Path::new("rules") {
+                problems.push(Diagnostic::new(
+                    config_path,
+                    1,
+                    1,
+                    format!("rules folder {} does not exist", full.display()),
+                ));
+            }
+            continue;
+        }
+        let mut files = Vec::new();
+        collect_ext(&full, &["rhai"], &mut files);
+        for path in files {
+            let Some(name) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(source) => {
+                    if let Some(prev) = rules.get(&name).map(|r: &RuleSource| r.path.clone()) {
+                        problems.push(Diagnostic::new(
+                            &path,
+                            1,
+                            1,
+                            format!("duplicate rule name `{name}` (also {})", prev.display()),
+                        ));
+                        continue;
+                    }
+                    rules.insert(name.clone(), RuleSource { name, path, source });
+                }
+                Err(e) => problems.push(Diagnostic::new(&path, 1, 1, format!("cannot read: {e}"))),
+            }
+        }
+    }
+    rules
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
+    collect_ext(dir, &["yaml", "yml"], out);
+}
+
+fn collect_ext(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            collect_ext(&p, exts, out);
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Splits a multi-document YAML text at `---` / `...` lines. Each chunk keeps its place:
+/// the returned offset is the number of lines before it, so chunk line 1 is file line
+/// `offset + 1`.
+pub(crate) fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 0;
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = |m: &str| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        };
+        if is_marker("---") || is_marker("...") {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 1;
+            // Content after `--- ` on the same line (rare) is kept as the first line.
+            let rest = line[3..].trim_start();
+            if is_marker("---") && !rest.is_empty() && !rest.starts_with('#') {
+                start = i;
+                current.push_str(&" ".repeat(4));
+                current.push_str(rest);
+                current.push('\n');
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs
+}
+
+fn yaml_diagnostic(file: &Path, e: &serde_saphyr::Error, offset: usize) -> Diagnostic {
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .unwrap_or((1, 1));
+    Diagnostic::new(
+        file,
+        line + offset,
+        col,
+        clean_message(&e.without_snippet().to_string()),
+    )
+}
+
+/// serde-saphyr prefixes its messages with "error: line L column C: "; the diagnostic
+/// already says where.
+fn clean_message(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or(msg).trim();
+    let mut m = first.strip_prefix("error: ").unwrap_or(first);
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+        && rest[..idx].contains("column")
+    {
+        m = &rest[idx + 2..];
+    }
+    m.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn looks_like_rule_name(s: &str) -> bool {
+    let t = s.trim();
+    !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
+/// The line of the first `key:` in a text (for problems found after parsing).
+fn find_key_line(text: &str, key: &str) -> usize {
+    let pat = format!("{key}:");
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&pat))
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_documents_keeping_line_offsets() {
+        let docs = split_documents("a: 1\n---\nb: 2\nc: 3\n--- # x\nd: 4\n");
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0], (0, "a: 1\n".to_string()));
+        assert_eq!(docs[1], (2, "b: 2\nc: 3\n".to_string()));
+        assert_eq!(docs[2], (5, "d: 4\n".to_string()));
+    }
+
+    #[test]
+    fn cleans_saphyr_prefix() {
+        assert_eq!(
+            clean_message(
+                "error: line 2 column 1: duplicate mapping key: id, set DuplicateKeyPolicy in Options if acceptable"
+            ),
+            "duplicate mapping key: id"
+        );
+    }
+}

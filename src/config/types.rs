@@ -1,0 +1,267 @@
+//! Value types of the configuration that check their own syntax while they are read, so that
+//! serde-saphyr reports a bad value at its file:line:column.
+
+use super::interp::interpolate_current;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A string that may contain `${env:..}`, `${file:..}`, `${var:..}` or `${secret:..}`.
+/// It keeps its template: printing or serializing a `Text` shows the template, never a secret.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Text {
+    value: String,
+    template: String,
+    secret: bool,
+}
+
+impl Text {
+    /// A literal text (no interpolation).
+    pub fn literal(s: impl Into<String>) -> Text {
+        let s = s.into();
+        Text {
+            value: s.clone(),
+            template: s,
+            secret: false,
+        }
+    }
+    /// The interpolated value. Do not log it when [`Text::is_secret`].
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+    /// The text as written in the file.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+    pub fn is_secret(&self) -> bool {
+        self.secret
+    }
+    /// The value when it holds no secret, else the template.
+    pub fn display(&self) -> &str {
+        if self.secret {
+            &self.template
+        } else {
+            &self.value
+        }
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.display())
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let template = String::deserialize(d)?;
+        let r = interpolate_current(&template).map_err(serde::de::Error::custom)?;
+        Ok(Text {
+            value: r.value,
+            template,
+            secret: r.uses_secret,
+        })
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.display())
+    }
+}
+
+impl JsonSchema for Text {
+    fn schema_name() -> Cow<'static, str> {
+        "Text".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A string; may use ${env:NAME}, ${env:NAME:-default}, ${file:PATH}, ${var:name}, ${secret:name}."
+        })
+    }
+}
+
+/// Any YAML value (for `params`), with `${...}` interpolated in every string.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Json {
+    pub value: serde_json::Value,
+    /// True when a `${secret:...}` was used somewhere inside.
+    pub uses_secret: bool,
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = serde_json::Value::deserialize(d)?;
+        let mut uses_secret = false;
+        let value = interpolate_json(raw, &mut uses_secret).map_err(serde::de::Error::custom)?;
+        Ok(Json { value, uses_secret })
+    }
+}
+
+fn interpolate_json(v: serde_json::Value, secret: &mut bool) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::String(s) => {
+            let r = interpolate_current(&s)?;
+            *secret |= r.uses_secret;
+            Value::String(r.value)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|i| interpolate_json(i, secret))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| Ok((k, interpolate_json(v, secret)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other,
+    })
+}
+
+impl JsonSchema for Json {
+    fn schema_name() -> Cow<'static, str> {
+        "AnyValue".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "description": "Any value; strings may use ${...} references." })
+    }
+}
+
+/// A duration written as `30s`, `5m`, `1h30m`, `2d` (or a number of seconds).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Dur, String> {
+        let t = s.trim();
+        if let Ok(n) = t.parse::<u64>() {
+            return Ok(Dur::secs(n));
+        }
+        humantime::parse_duration(t)
+            .map(Dur)
+            .map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. 30s, 5m, 1h30m, 2d)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Dur::secs(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: 30s, 5m, 1h30m, 2d, or a number of seconds.",
+            "anyOf": [
+                {"type": "string", "pattern": "^\\s*([0-9]+\\s*[a-zA-Z]+\\s*)+$"},
+                {"type": "integer", "minimum": 0}
+            ]
+        })
+    }
+}
+
+/// An IANA time zone name such as `Asia/Shanghai` or `UTC`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Zone(pub chrono_tz::Tz);
+
+impl Default for Zone {
+    fn default() -> Zone {
+        Zone(chrono_tz::UTC)
+    }
+}
+
+impl FromStr for Zone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Zone, String> {
+        s.parse::<chrono_tz::Tz>().map(Zone).map_err(|_| {
+            format!("unknown time zone {s:?} (use an IANA name such as Europe/Berlin or UTC)")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Zone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl JsonSchema for Zone {
+    fn schema_name() -> Cow<'static, str> {
+        "TimeZone".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "description": "IANA time zone name, e.g. Asia/Shanghai."})
+    }
+}
+
+/// What to do about a run that was due while the daemon was not running.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfire {
+    /// Run once at start-up to catch up (default for daily and longer schedules).
+    RunOnce,
+    /// Wait for the next scheduled time (default for schedules shorter than a day).
+    Skip,
+}

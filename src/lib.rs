@@ -1,0 +1,14 @@
+//! patrol: unattended O&M checks. The data path, one module per step:
+//!
+//! check file ([`config`]) → [`probe`] → observation → [`rule`] → verdict ([`status`]) →
+//! [`store`]; [`runner`] turns one check into one stored verdict, [`schedule`] decides when.
+
+pub mod app;
+pub mod config;
+pub mod probe;
+pub mod redact;
+pub mod rule;
+pub mod runner;
+pub mod schedule;
+pub mod status;
+pub mod store;

@@ -1,0 +1,107 @@
+//! Probes: each kind observes one thing and returns an [`Observation`] (a JSON object) plus
+//! its own default verdict, used when the check has no rule. One file per kind.
+
+pub mod command;
+pub mod disk;
+pub mod http;
+pub mod log;
+pub mod system;
+pub mod tcp;
+pub mod tls;
+pub mod tls_file;
+
+use crate::status::Verdict;
+use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// What a probe saw: always a JSON object; each probe documents its fields.
+pub type Observation = serde_json::Value;
+
+/// What a probe is given for one run.
+pub struct ProbeContext<'a> {
+    /// The check being run.
+    pub check_id: &'a str,
+    /// The check's timeout. The runner enforces it too; probes use it for their own I/O
+    /// deadlines so that they can report what they saw before giving up.
+    pub timeout: Duration,
+    /// What this probe returned as `state` after the previous run of this check
+    /// (`Null` the first time). The log probe keeps its file offsets here.
+    pub state: &'a serde_json::Value,
+    /// Relative paths in the probe's configuration resolve against this folder
+    /// (the folder of the root `patrol.yaml`).
+    pub base_dir: &'a Path,
+}
+
+/// The outcome of one successful probe run.
+#[derive(Debug, Clone)]
+pub struct ProbeOutput {
+    pub observation: Observation,
+    /// The probe's own judgement, used when the check has no rule.
+    pub verdict: Verdict,
+    /// Something to remember for the next run of this check; `None` keeps the old state.
+    pub state: Option<serde_json::Value>,
+}
+
+/// A probe that could not observe at all (bad configuration, I/O failure).
+/// The runner turns it into an UNKNOWN verdict. Conditions the probe is *meant* to observe
+/// (a refused connection, a failing command) are observations, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("invalid probe configuration: {0}")]
+    Config(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One kind of observation.
+pub trait Probe: Send + Sync {
+    /// The key that names this kind in a check file (`http`, `tcp`, ...).
+    fn kind(&self) -> &'static str;
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ProbeContext<'a>,
+    ) -> BoxFuture<'a, Result<ProbeOutput, ProbeError>>;
+}
+
+/// The `probe:` of a check file: exactly one key naming the kind.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProbeSpec {
+    /// HTTP(S) request: status, headers, body (JSON parsed), timing, peer certificate expiry.
+    Http(http::HttpProbe),
+    /// TCP connect (optionally a TLS handshake) with latency.
+    Tcp(tcp::TcpProbe),
+    /// Run a program (Nagios plugin contract, JSON stdout parsed).
+    Command(command::CommandProbe),
+    /// Used/free/total bytes and inodes of file systems.
+    Disk(disk::DiskProbe),
+    /// CPU, memory, swap and load averages of this machine.
+    System(system::SystemProbe),
+    /// New lines matching patterns in log files since the last run.
+    Log(log::LogProbe),
+    /// Expiry of every certificate in a PEM file.
+    TlsFile(tls_file::TlsFileProbe),
+}
+
+impl ProbeSpec {
+    pub fn as_probe(&self) -> &dyn Probe {
+        match self {
+            ProbeSpec::Http(p) => p,
+            ProbeSpec::Tcp(p) => p,
+            ProbeSpec::Command(p) => p,
+            ProbeSpec::Disk(p) => p,
+            ProbeSpec::System(p) => p,
+            ProbeSpec::Log(p) => p,
+            ProbeSpec::TlsFile(p) => p,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.as_probe().kind()
+    }
+}

@@ -1,0 +1,1 @@
+//! TLS client configuration shared by the `http` and `tcp` probes (placeholder: being written).

@@ -1,0 +1,1 @@
+//! One check → one verdict (placeholder).

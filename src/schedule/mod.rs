@@ -1,0 +1,1 @@
+//! The daemon: when each check runs (placeholder: being written).

@@ -1,0 +1,75 @@
+//! SQLite store: runs, per-check state, migrations, retention (placeholder: being written).
+
+use crate::status::Status;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a run happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Its schedule came due.
+    Schedule,
+    /// Catch-up of a run missed while the daemon was down (`misfire: run_once`).
+    Misfire,
+    /// `patrol run` or an API call.
+    Manual,
+}
+
+/// One run of one check, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Row id (None before it is stored).
+    pub id: Option<i64>,
+    pub check_id: String,
+    pub trigger: Trigger,
+    /// When the schedule wanted it (None for manual runs).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub status: Status,
+    pub summary: String,
+    pub metrics: BTreeMap<String, f64>,
+    pub facts: BTreeMap<String, serde_json::Value>,
+    /// The observation the rule saw, secrets masked and size-capped.
+    pub observation: serde_json::Value,
+    /// How many probe attempts the run took (1 + retries used).
+    pub attempts: u32,
+}
+
+/// The latest state of one check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckState {
+    pub check_id: String,
+    pub status: Status,
+    /// Since when the check has had this status.
+    pub since: DateTime<Utc>,
+    /// How many runs in a row ended with this status.
+    pub consecutive: u32,
+    /// Consecutive non-OK runs (0 when the last run was OK).
+    pub consecutive_bad: u32,
+    /// Consecutive OK runs (0 when the last run was not OK).
+    pub consecutive_ok: u32,
+    pub last_run: DateTime<Utc>,
+    pub last_duration_ms: u64,
+    pub summary: String,
+    pub next_run: Option<DateTime<Utc>>,
+}
+
+pub struct Store {}
+
+impl Store {
+    pub fn open(_path: &Path) -> Result<Store, StoreError> {
+        Err(StoreError::Other("the store is not written yet".into()))
+    }
+}
