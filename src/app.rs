@@ -1,1 +1,79 @@
-//! A loaded configuration with its rules compiled (placeholder).
+//! A loaded configuration with its rules compiled: what `run`, `validate` and the daemon use.
+
+use crate::config::{self, Check, Config, Diagnostic, RuleRef};
+use crate::rule::{CompiledRule, RuleEngine, RuleError};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Configuration + one rule engine + every check's compiled rule.
+pub struct App {
+    pub config: Config,
+    pub engine: Arc<RuleEngine>,
+    /// Compiled rule of each check that has one, by check id.
+    pub rules: HashMap<String, Arc<CompiledRule>>,
+}
+
+impl App {
+    /// Reads the configuration and compiles every rule. Returns the usable part and every
+    /// problem found (checks with problems are left out); `Err` only when the root config
+    /// itself cannot be used.
+    pub fn load(path: &Path) -> Result<(App, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let config::Loaded {
+            mut config,
+            mut problems,
+        } = config::load(path)?;
+        let engine = Arc::new(RuleEngine::new(&config.root.rule_limits));
+
+        // Every rule file is compiled, used or not, so `validate` reports all syntax errors.
+        let mut named: HashMap<String, Arc<CompiledRule>> = HashMap::new();
+        for (name, src) in &config.rules {
+            match engine.compile(name, &src.source, &src.path, 0) {
+                Ok(rule) => {
+                    named.insert(name.clone(), Arc::new(rule));
+                }
+                Err(e) => problems.push(rule_diagnostic(e)),
+            }
+        }
+
+        let mut rules = HashMap::new();
+        let mut usable: Vec<Arc<Check>> = Vec::new();
+        for check in &config.checks {
+            match &check.rule {
+                None => usable.push(check.clone()),
+                Some(RuleRef::Named(name)) => {
+                    // A rule that failed to compile has been reported already.
+                    if let Some(rule) = named.get(name) {
+                        rules.insert(check.id.clone(), rule.clone());
+                        usable.push(check.clone());
+                    }
+                }
+                Some(RuleRef::Inline {
+                    script,
+                    file,
+                    line_offset,
+                }) => match engine.compile(&check.id, script, file, *line_offset) {
+                    Ok(rule) => {
+                        rules.insert(check.id.clone(), Arc::new(rule));
+                        usable.push(check.clone());
+                    }
+                    Err(e) => problems.push(rule_diagnostic(e)),
+                },
+            }
+        }
+        config.checks = usable;
+        problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        Ok((
+            App {
+                config,
+                engine,
+                rules,
+            },
+            problems,
+        ))
+    }
+}
+
+fn rule_diagnostic(e: RuleError) -> Diagnostic {
+    Diagnostic::new(e.file, e.line, e.column, e.message)
+}

@@ -73,3 +73,23 @@ impl Store {
         Err(StoreError::Other("the store is not written yet".into()))
     }
 }
+
+impl Store {
+    pub fn record_run(
+        &self,
+        _run: &RunRecord,
+        _probe_state: Option<&serde_json::Value>,
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::Other("the store is not written yet".into()))
+    }
+    pub fn recent_runs(
+        &self,
+        _check_id: &str,
+        _limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    pub fn probe_state(&self, _check_id: &str) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::Value::Null)
+    }
+}
