@@ -4,6 +4,7 @@
 //! [`store`]; [`runner`] turns one check into one stored verdict, [`schedule`] decides when.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod probe;
 pub mod redact;

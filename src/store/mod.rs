@@ -93,3 +93,12 @@ impl Store {
         Ok(serde_json::Value::Null)
     }
 }
+
+impl Store {
+    pub fn open_read_only(_path: &Path) -> Result<Store, StoreError> {
+        Err(StoreError::Other("the store is not written yet".into()))
+    }
+    pub fn check_states(&self) -> Result<Vec<CheckState>, StoreError> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,55 @@
+use super::output::{duration_ms, one_line, table, time};
+use crate::config::load_root_only;
+use crate::store::Store;
+use anyhow::Context;
+use std::path::Path;
+
+/// `patrol history CHECK`: recent runs, newest first.
+pub fn history(config: &Path, check: &str, limit: usize, json: bool) -> anyhow::Result<u8> {
+    let (root, base_dir, _, _) = load_root_only(config).map_err(|p| {
+        anyhow::anyhow!(
+            "{}",
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let store_path = base_dir.join(&root.store.path);
+    let store = Store::open_read_only(&store_path)
+        .with_context(|| format!("reading {}", store_path.display()))?;
+    let runs = store.recent_runs(check, limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs of `{check}` in {}", store_path.display());
+        return Ok(1);
+    }
+    let zone = root.timezone.0;
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.map(|i| i.to_string()).unwrap_or_default(),
+                time(r.started_at, zone),
+                r.status.to_string(),
+                duration_ms(r.duration_ms),
+                serde_json::to_value(r.trigger)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                one_line(&r.summary, 140),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["RUN", "STARTED", "STATUS", "TIME", "TRIGGER", "SUMMARY"],
+            &rows
+        )
+    );
+    Ok(0)
+}

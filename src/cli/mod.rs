@@ -1,0 +1,122 @@
+//! The `patrol` command line: one file per subcommand. This is glue: it loads, calls the
+//! library and prints.
+
+mod history;
+mod output;
+mod rule_test;
+mod run;
+mod schema;
+mod status;
+mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// patrol runs O&M checks unattended: YAML check files on cron schedules, judged by Rhai
+/// rules, every result kept in SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "patrol", version, about, long_about = None)]
+pub struct Cli {
+    /// The root configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        default_value = "patrol.yaml",
+        env = "PATROL_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log level (error, warn, info, debug, trace); PATROL_LOG overrides with a full filter.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration, check files and rules; list every problem (file:line:col).
+    Validate {
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run checks now, store their results, print a table; exit 0/1/2/3 with the worst status.
+    Run(run::RunArgs),
+    /// Run every check on its schedule until stopped (SIGTERM); SIGHUP reloads.
+    Daemon {
+        /// Do not watch the configuration files for changes (SIGHUP still reloads).
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// The latest state of every check, from the store.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The recent runs of one check, newest first.
+    History {
+        /// The check id.
+        check: String,
+        /// How many runs.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rules: test them against fixture files.
+    Rule {
+        #[command(subcommand)]
+        command: RuleCommand,
+    },
+    /// Print the JSON Schema of check files (for yaml-language-server).
+    Schema {
+        /// The schema of the root patrol.yaml instead.
+        #[arg(long)]
+        root: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// Run rule fixture files (`*.test.yaml`); default: the configured rules folders.
+    Test {
+        /// Fixture files or folders.
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Runs one command; returns the process exit code.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Validate { json } => validate::validate(&cli.config, json),
+        Command::Run(args) => run::run(&cli.config, args).await,
+        Command::Daemon { no_watch } => {
+            crate::schedule::run_daemon(crate::schedule::DaemonOptions {
+                config_path: cli.config.clone(),
+                watch: !no_watch,
+            })
+            .await?;
+            Ok(0)
+        }
+        Command::Status { json } => status::status(&cli.config, json),
+        Command::History { check, limit, json } => {
+            history::history(&cli.config, &check, limit, json)
+        }
+        Command::Rule {
+            command: RuleCommand::Test { paths },
+        } => rule_test::rule_test(&cli.config, paths),
+        Command::Schema { root } => schema::schema(root),
+    }
+}

@@ -1,0 +1,35 @@
+use crate::config::{RuleLimits, load_root_only};
+use crate::rule::{RuleEngine, run_fixtures};
+use std::path::{Path, PathBuf};
+
+/// `patrol rule test [PATH...]`: runs rule fixtures like a test runner; exit 1 on any failure.
+pub fn rule_test(config: &Path, paths: Vec<PathBuf>) -> anyhow::Result<u8> {
+    // Without a usable patrol.yaml, fixtures still run with the default limits.
+    let (limits, default_paths) = match load_root_only(config) {
+        Ok((root, base_dir, _, _)) => (
+            root.rule_limits.clone(),
+            root.rules.iter().map(|r| base_dir.join(r)).collect(),
+        ),
+        Err(_) => (RuleLimits::default(), vec![PathBuf::from("rules")]),
+    };
+    let paths = if paths.is_empty() {
+        default_paths
+    } else {
+        paths
+    };
+    let engine = RuleEngine::new(&limits);
+    let report = run_fixtures(&paths, &engine);
+    print!("{report}");
+    if report.total() == 0 {
+        eprintln!(
+            "no rule fixtures (*.test.yaml) found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(1);
+    }
+    Ok(if report.failed() == 0 { 0 } else { 1 })
+}
