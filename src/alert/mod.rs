@@ -1,4 +1,6 @@
-//! Alerting: the pure policy that decides which runs notify whom. Delivery (outbox, email,
-//! webhook) builds on its decisions.
+//! Alerting: the pure policy that decides which runs notify, the message model, and the
+//! channels that deliver (one file each).
 
+pub mod channel;
+pub mod event;
 pub mod policy;
