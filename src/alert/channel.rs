@@ -29,5 +29,8 @@ pub struct Receipt {
 /// window; a channel sends them as ONE message.
 pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
-    fn send<'a>(&'a self, events: &'a [AlertEvent]) -> BoxFuture<'a, Result<Receipt, DeliveryError>>;
+    fn send<'a>(
+        &'a self,
+        events: &'a [AlertEvent],
+    ) -> BoxFuture<'a, Result<Receipt, DeliveryError>>;
 }

@@ -2,5 +2,7 @@
 //! channels that deliver (one file each).
 
 pub mod channel;
+pub mod email;
 pub mod event;
 pub mod policy;
+pub mod webhook;

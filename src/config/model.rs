@@ -266,65 +266,9 @@ impl AlertingPolicy {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ChannelConfig {
     /// Email through an SMTP server.
-    Email(EmailChannel),
+    Email(crate::alert::email::EmailConfig),
     /// JSON POSTed to a URL.
-    Webhook(WebhookChannel),
-}
-
-/// SMTP delivery.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmailChannel {
-    /// SMTP server host name.
-    pub host: Text,
-    /// SMTP port. Default: 587 (starttls), 465 (implicit), 25 (none).
-    pub port: Option<u16>,
-    /// `implicit`, `starttls` (default) or `none`.
-    #[serde(default)]
-    pub tls: EmailTls,
-    /// SMTP user name.
-    pub username: Option<Text>,
-    /// SMTP password (use `${secret:...}`).
-    pub password: Option<Text>,
-    /// Sender address.
-    pub from: Text,
-    /// Recipients.
-    pub to: Vec<Text>,
-    /// Copy recipients.
-    #[serde(default)]
-    pub cc: Vec<Text>,
-    /// Give up one delivery attempt after this long. Default: 30s.
-    pub timeout: Option<Dur>,
-}
-
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailTls {
-    /// TLS from the first byte (port 465).
-    Implicit,
-    /// Plain connection upgraded with STARTTLS (port 587).
-    #[default]
-    Starttls,
-    /// No TLS (only for a relay on localhost).
-    None,
-}
-
-/// HTTP delivery.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookChannel {
-    /// Receiver URL.
-    pub url: Text,
-    /// Standard Webhooks signing secret (`whsec_...`; use `${secret:...}`).
-    pub secret: Option<Text>,
-    /// Payload format: patrol (default), slack, teams, dingtalk, wecom, feishu, alertmanager.
-    pub format: Option<String>,
-    /// Extra request headers.
-    #[serde(default)]
-    pub headers: BTreeMap<String, Text>,
-    /// Give up one delivery attempt after this long. Default: 10s.
-    pub timeout: Option<Dur>,
+    Webhook(crate::alert::webhook::WebhookConfig),
 }
 
 /// One check: one YAML document of a check file.
