@@ -2,7 +2,7 @@
 //! Schema (`patrol schema`) and the README reference.
 
 use super::schedule_expr::ScheduleExpr;
-use super::types::{Dur, Json, Misfire, Text, Zone};
+use super::types::{Dur, Json, Misfire, Zone};
 use crate::probe::ProbeSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
