@@ -42,7 +42,7 @@
 
 use super::tls::{
     CertSummary, client_config, ensure_crypto_provider, error_chain, io_deadline, millis,
-    resolve_path,
+    resolve_path, root_cause,
 };
 use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
 use crate::config::{Dur, Json, Text};
@@ -169,7 +169,7 @@ impl fmt::Display for StatusRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.lo == self.hi {
             write!(f, "{}", self.lo)
-        } else if self.lo % 100 == 0 && self.hi == self.lo + 99 {
+        } else if self.lo.is_multiple_of(100) && self.hi == self.lo + 99 {
             write!(f, "{}xx", self.lo / 100)
         } else {
             write!(f, "{}-{}", self.lo, self.hi)
@@ -326,6 +326,9 @@ impl HttpProbe {
         let describe = |e: reqwest::Error| {
             if e.is_timeout() {
                 format!("timed out after {}", Dur(limit))
+            } else if e.is_connect() {
+                // TCP, DNS and TLS failures: the innermost error names the cause.
+                format!("cannot connect: {}", root_cause(&e))
             } else {
                 error_chain(&e.without_url())
             }

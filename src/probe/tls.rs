@@ -295,6 +295,16 @@ pub fn io_deadline(configured: Option<Duration>, check_timeout: Duration) -> Dur
     configured.unwrap_or(cap).min(cap)
 }
 
+/// The innermost source of an error: for library errors that wrap layers of "error sending
+/// request", the part that says what actually went wrong.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(s) = cur.source() {
+        cur = s;
+    }
+    cur.to_string()
+}
+
 /// A human text for an error and all its sources, without repeating a source that its parent
 /// already quoted.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
