@@ -81,8 +81,9 @@ pub struct HttpProbe {
     /// (`"200-204"`). Default: 200-399.
     #[serde(default)]
     pub expect_status: Option<Vec<StatusRange>>,
-    /// Give up the request (connect, TLS, response and body) after this long. Default: the
-    /// check's timeout.
+    /// Give up the request (connect, TLS, response and body) after this long. Default and
+    /// maximum: just under the check's timeout, so that a slow server is reported as a
+    /// timed-out request rather than cut off by the runner.
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Follow redirects (up to 10). Default: true. With false a 3xx is the response.

@@ -76,7 +76,8 @@ pub struct TcpProbe {
     /// CA). A relative path resolves against the folder of `patrol.yaml`.
     #[serde(default)]
     pub ca_file: Option<Text>,
-    /// Give up connecting (and handshaking) after this long. Default: the check's timeout.
+    /// Give up resolving, connecting and handshaking after this long. Default and maximum:
+    /// just under the check's timeout, so that the probe reports the timeout itself.
     #[serde(default)]
     pub timeout: Option<Dur>,
 }
