@@ -262,6 +262,39 @@ async fn command_timeout_kills_the_whole_process_group() {
 }
 
 #[tokio::test]
+async fn command_cancelled_by_the_runner_leaves_no_process() {
+    // the runner drops the probe's future at the check timeout: the group must die with it
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("grandchild.pid");
+    let yaml = format!(
+        "command:\n  argv: [tests/fixtures/plugins/spawn_and_hang, '{}']\n",
+        pid_file.display()
+    );
+    let cancelled = tokio::time::timeout(
+        Duration::from_secs(2),
+        run_in(&yaml, &crate_dir(), &Value::Null, Duration::from_secs(60)),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the command should still have been running"
+    );
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !process_gone(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        process_gone(pid),
+        "grandchild {pid} survived the cancellation"
+    );
+}
+
+#[tokio::test]
 async fn command_leftover_background_processes_are_killed_on_exit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("bg.pid");

@@ -120,7 +120,7 @@ impl Probe for DiskProbe {
             });
             let usages = match tokio::time::timeout(ctx.timeout, work).await {
                 Ok(Ok(r)) => r?,
-                Ok(Err(e)) => return Err(ProbeError::Failed(format!("disk probe failed: {e}"))),
+                Ok(Err(e)) => return Err(ProbeError::Failed(format!("internal error: {e}"))),
                 Err(_) => {
                     return Err(ProbeError::Failed(format!(
                         "statvfs did not answer within {} (hung mount?)",

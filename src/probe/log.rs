@@ -539,7 +539,7 @@ impl Probe for LogProbe {
                 tokio::task::spawn_blocking(move || probe.scan(&base_dir, prev.as_ref(), deadline));
             match tokio::time::timeout(ctx.timeout.mul_f64(0.9), work).await {
                 Ok(Ok(r)) => r,
-                Ok(Err(e)) => Err(ProbeError::Failed(format!("log probe failed: {e}"))),
+                Ok(Err(e)) => Err(ProbeError::Failed(format!("internal error: {e}"))),
                 Err(_) => Err(ProbeError::Failed(
                     "log files could not be read in time (hung file system?)".into(),
                 )),
@@ -645,5 +645,109 @@ impl LogProbe {
             verdict,
             state: Some(serde_json::Value::Object(state)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn scan_parts() -> (RegexSet, Vec<String>) {
+        (
+            RegexSet::new(["error"]).expect("regex"),
+            vec!["error".to_string()],
+        )
+    }
+
+    fn job_for(path: &Path, start: u64) -> Job {
+        let meta = std::fs::metadata(path).expect("stat");
+        Job {
+            path: path.to_path_buf(),
+            id: file_id(&meta),
+            start: Start::At(start),
+            rotated: false,
+            detached: false,
+            keep: true,
+        }
+    }
+
+    #[test]
+    fn read_cap_stops_at_a_line_boundary_and_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.log");
+        std::fs::write(&path, "error 1\nerror 2\nerror 3\n").expect("write");
+        let (set, names) = scan_parts();
+        let mut scan = Scan {
+            set: &set,
+            names: &names,
+            exclude: None,
+            max_lines: 10,
+            matches: 0,
+            by_pattern: vec![0],
+            last_lines: VecDeque::new(),
+            lines_scanned: 0,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // 12 bytes: one whole line and part of the next
+        let mut budget = 12;
+        let r = read_file(&job_for(&path, 0), &mut scan, &mut budget, deadline)
+            .expect("read")
+            .expect("same file");
+        assert_eq!(budget, 0);
+        assert_eq!(r.report.to_offset, 8);
+        assert_eq!(r.report.remaining_bytes, 16);
+        assert_eq!(scan.matches, 1);
+        let mut budget = 1000;
+        let r = read_file(&job_for(&path, 8), &mut scan, &mut budget, deadline)
+            .expect("read")
+            .expect("same file");
+        assert_eq!(r.report.to_offset, 24);
+        assert_eq!(scan.matches, 3);
+        assert_eq!(scan.lines_scanned, 3);
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_rather_than_blocking_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("one.log");
+        let mut text = "error ".repeat(MAX_LINE / 6 + 10);
+        text.push_str("tail");
+        std::fs::write(&path, &text).expect("write");
+        let (set, names) = scan_parts();
+        let mut scan = Scan {
+            set: &set,
+            names: &names,
+            exclude: None,
+            max_lines: 10,
+            matches: 0,
+            by_pattern: vec![0],
+            last_lines: VecDeque::new(),
+            lines_scanned: 0,
+        };
+        let mut budget = READ_CAP;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let r = read_file(&job_for(&path, 0), &mut scan, &mut budget, deadline)
+            .expect("read")
+            .expect("same file");
+        assert!(
+            r.report.to_offset >= MAX_LINE as u64,
+            "{}",
+            r.report.to_offset
+        );
+        assert_eq!(scan.matches, 1);
+        assert!(scan.last_lines[0].text.len() <= MAX_TEXT + '…'.len_utf8());
+    }
+
+    #[test]
+    fn state_of_another_shape_is_ignored_entry_by_entry() {
+        let prev = previous_state(&json!({
+            "/var/log/a.log": {"dev": 1, "inode": 2, "offset": 3, "size": 4},
+            "junk": 5
+        }))
+        .expect("object");
+        assert_eq!(prev.len(), 1);
+        assert_eq!(prev["/var/log/a.log"].offset, 3);
+        assert!(previous_state(&serde_json::Value::Null).is_none());
     }
 }

@@ -141,7 +141,7 @@ impl Probe for SystemProbe {
                 .min(ctx.timeout / 2);
             let observation = tokio::task::spawn_blocking(move || sample(cpu_sample))
                 .await
-                .map_err(|e| ProbeError::Failed(format!("system probe failed: {e}")))??;
+                .map_err(|e| ProbeError::Failed(format!("internal error: {e}")))??;
             let num = |ptr: &str| {
                 observation
                     .pointer(ptr)
