@@ -75,27 +75,3 @@ pub struct CompiledRule {
     pub line_offset: usize,
     pub(crate) ast: Arc<rhai::AST>,
 }
-
-/// Result of running rule fixture files (placeholder).
-#[derive(Debug, Default)]
-pub struct FixtureReport {}
-
-impl FixtureReport {
-    pub fn total(&self) -> usize {
-        0
-    }
-    pub fn failed(&self) -> usize {
-        0
-    }
-}
-
-impl std::fmt::Display for FixtureReport {
-    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Ok(())
-    }
-}
-
-/// Runs fixture files (placeholder).
-pub fn run_fixtures(_paths: &[PathBuf], _engine: &RuleEngine) -> FixtureReport {
-    FixtureReport::default()
-}
