@@ -265,7 +265,8 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Silences not removed and not yet over at `now` (all of them with `include_expired`).
+    /// Silences not removed and not yet over at `now` (every one ever made with
+    /// `include_expired`).
     pub fn silences(
         &self,
         now: DateTime<Utc>,
@@ -274,7 +275,7 @@ impl Store {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(
             "SELECT id, check_id, tag, starts_at, ends_at, reason, created_by FROM silences \
-             WHERE removed_at IS NULL AND (?2 OR ends_at > ?1) ORDER BY id",
+             WHERE ?2 OR (removed_at IS NULL AND ends_at > ?1) ORDER BY id",
         )?;
         let rows = stmt.query_map(params![time_text(now), include_expired], |r| {
             Ok((
