@@ -538,10 +538,11 @@ pub struct CheckDef {
     /// A run missed while the daemon was down: `run_once` at start-up or `skip`.
     /// Default: `run_once` for schedules of a day or longer, `skip` otherwise.
     pub misfire: Option<Misfire>,
-    /// Give up a run (probe and rule) after this long: the run is UNKNOWN. Default: 30s.
+    /// Give up a probe attempt after this long: the run is UNKNOWN ("timed out"). Default: 30s.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
-    /// Run the probe again this many times when it fails or times out. Default: 0.
+    /// Try again this many times while the result is not OK (probe error, timeout, or a
+    /// non-OK verdict); the last attempt is the result. Default: 0.
     #[serde(default)]
     pub retries: u32,
     /// Wait between retries. Default: 2s.
