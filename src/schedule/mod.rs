@@ -1,5 +1,9 @@
 //! The daemon: when each check runs (placeholder: being written).
 
+mod misfire;
+
+pub use misfire::missed_run;
+
 use std::path::PathBuf;
 
 /// How `patrol daemon` was started.
