@@ -101,4 +101,24 @@ impl Store {
     pub fn check_states(&self) -> Result<Vec<CheckState>, StoreError> {
         Ok(Vec::new())
     }
+
+    // Placeholders for the daemon until the real store lands (the daemon branch keeps the
+    // real store's versions on merge).
+    pub fn last_scheduled_at(&self, _check_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(None)
+    }
+    pub fn set_next_run(
+        &self,
+        _check_id: &str,
+        _next: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    pub fn apply_retention(
+        &self,
+        _max_age: crate::config::Dur,
+        _max_runs_per_check: u32,
+    ) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
