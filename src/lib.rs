@@ -3,6 +3,7 @@
 //! check file ([`config`]) → [`probe`] → observation → [`rule`] → verdict ([`status`]) →
 //! [`store`]; [`runner`] turns one check into one stored verdict, [`schedule`] decides when.
 
+pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -159,8 +159,7 @@ fn select(app: &App, args: &RunArgs) -> anyhow::Result<Vec<Arc<Check>>> {
         );
     }
     for c in checks {
-        let wanted = (args.all && c.def.enabled)
-            || (c.def.enabled && args.tag.iter().any(|t| c.def.tags.contains(t)));
+        let wanted = c.def.enabled && (args.all || args.tag.iter().any(|t| c.def.tags.contains(t)));
         if wanted && !out.iter().any(|o| o.id == c.id) {
             out.push(c.clone());
         }

@@ -97,17 +97,9 @@ pub fn load_root_only(
 ) -> Result<(RootConfig, PathBuf, Redactor, Vec<Diagnostic>), Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![Diagnostic::new(path, 1, 1, format!("cannot read: {e}"))])?;
-    let base_dir = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    // `patrol.yaml` in the current folder has an empty parent: paths stay relative
+    // ("checks/x.yaml", not "./checks/x.yaml") in messages.
+    let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut problems = Vec::new();
     let prelude: RootPrelude = if text.trim().is_empty() {
         RootPrelude::default()
@@ -486,7 +478,14 @@ fn clean_message(msg: &str) -> String {
     {
         m = &rest[idx + 2..];
     }
-    m.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+    let mut m = m.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    // Custom errors carry the position again at the end.
+    if let Some(idx) = m.rfind(" at line ")
+        && m[idx..].contains(", column ")
+    {
+        m.truncate(idx);
+    }
+    m
 }
 
 fn valid_id(id: &str) -> bool {

@@ -60,6 +60,14 @@ enum Kind {
 const MAX_STEPS: usize = 200_000;
 
 impl ScheduleExpr {
+    /// `0 0 8 * * *` (a default for daily reports).
+    pub fn daily_at_eight() -> ScheduleExpr {
+        "0 0 8 * * *".parse().unwrap_or_else(|_| ScheduleExpr {
+            source: "every 1d".into(),
+            kind: Kind::Every(Duration::from_secs(86_400)),
+        })
+    }
+
     /// The expression as written (trimmed).
     pub fn source(&self) -> &str {
         &self.source
