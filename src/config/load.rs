@@ -203,7 +203,19 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                 continue;
             }
             match with_context(&ctx, || serde_saphyr::from_str::<CheckDef>(&chunk)) {
-                Ok(def) => parsed.push((def, file.clone(), offset)),
+                Ok(def) => {
+                    // Rules serde cannot express (one of two fields) are checked here.
+                    if let Err(msg) = probe_problem(&def.probe) {
+                        let line = chunk
+                            .lines()
+                            .position(|l| l.starts_with("probe:"))
+                            .map(|i| i + 1 + offset)
+                            .unwrap_or(offset + 1);
+                        problems.push(Diagnostic::new(file, line, 1, format!("probe: {msg}")));
+                        continue;
+                    }
+                    parsed.push((def, file.clone(), offset))
+                }
                 Err(e) => problems.push(yaml_diagnostic(file, &e, offset)),
             }
         }
@@ -486,6 +498,13 @@ fn clean_message(msg: &str) -> String {
         m.truncate(idx);
     }
     m
+}
+
+fn probe_problem(probe: &crate::probe::ProbeSpec) -> Result<(), String> {
+    match probe {
+        crate::probe::ProbeSpec::Command(c) => c.validate(),
+        _ => Ok(()),
+    }
 }
 
 fn valid_id(id: &str) -> bool {
