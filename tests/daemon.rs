@@ -130,13 +130,12 @@ fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>)
     }
 }
 
-/// Every stored run of `check`, oldest first.
+/// Every stored run of `check`, oldest first. Empty while the daemon is still creating the
+/// database (its file can exist before its tables do).
 fn runs(dir: &Path, check: &str) -> Vec<RunRecord> {
-    let db = dir.join("patrol.db");
-    if !db.exists() {
+    let Ok(store) = Store::open_read_only(&dir.join("patrol.db")) else {
         return Vec::new();
-    }
-    let store = Store::open(&db).expect("open store");
+    };
     let mut runs = store.recent_runs(check, 100_000).expect("read runs");
     runs.sort_by_key(|r| r.started_at);
     runs

@@ -326,7 +326,10 @@ impl FromStr for ScheduleExpr {
                     "schedule {s:?}: `every` needs a duration, e.g. `every 10m`"
                 ));
             }
-            let every = d.parse::<Dur>()?.0;
+            let every = d
+                .parse::<Dur>()
+                .map_err(|e| format!("schedule {s:?}: {e}"))?
+                .0;
             if every < Duration::from_secs(1) {
                 return Err(format!("schedule {s:?}: the period must be at least 1s"));
             }

@@ -99,6 +99,10 @@ pub(super) async fn run(
             })?
     };
     let store = Arc::new(store);
+    store.set_observation_cap(app.config.root.store.max_observation_bytes);
+    if problems.is_empty() {
+        forget_removed(&store, &app);
+    }
     let retention: SharedRetention = Arc::new(Mutex::new(Retention::from(&app.config.root.store)));
     tokio::spawn(housekeeping::apply_retention(
         store.clone(),
@@ -314,6 +318,9 @@ impl Daemon {
             );
         }
         self.resize(app.config.root.concurrency);
+        self.store
+            .set_observation_cap(app.config.root.store.max_observation_bytes);
+        forget_removed(&self.store, &app);
         *lock(&self.retention) = Retention::from(&app.config.root.store);
         let app = Arc::new(app);
         let new_checks = enabled_checks(&app);
@@ -459,6 +466,18 @@ fn record_unknown(store: &Store, run: &InFlight, why: &str) {
     };
     if let Err(e) = store.record_run(&record, None) {
         tracing::error!(check = %run.check.id, "cannot store the interrupted run: {e}");
+    }
+}
+
+/// Drops the stored state of checks no longer in the configuration, so `patrol status` does
+/// not list them. Only after a load without problems: a check left out because its file is
+/// broken keeps its state (and its misfire bookkeeping).
+fn forget_removed(store: &Store, app: &App) {
+    let ids: Vec<String> = app.config.checks.iter().map(|c| c.id.clone()).collect();
+    match store.forget_missing(&ids) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(forgotten = n, "removed checks dropped from the status"),
+        Err(e) => tracing::warn!("cannot drop the state of removed checks: {e}"),
     }
 }
 

@@ -27,9 +27,10 @@ pub(crate) type SharedRetention = Arc<Mutex<Retention>>;
 /// Deletes old runs now, on a blocking thread, and logs what happened.
 pub(crate) async fn apply_retention(store: Arc<Store>, settings: SharedRetention) {
     let r = *settings.lock().unwrap_or_else(|e| e.into_inner());
-    let result =
-        tokio::task::spawn_blocking(move || store.apply_retention(r.max_age, r.max_runs_per_check))
-            .await;
+    let result = tokio::task::spawn_blocking(move || {
+        store.apply_retention(r.max_age.as_duration(), r.max_runs_per_check)
+    })
+    .await;
     match result {
         Ok(Ok(deleted)) => tracing::debug!(
             deleted = ?deleted,
