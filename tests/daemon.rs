@@ -225,6 +225,14 @@ fn scheduled_runs_are_stored_and_logged() {
     let mut times: Vec<_> = all.iter().filter_map(|r| r.scheduled_at).collect();
     times.dedup();
     assert_eq!(times.len(), all.len(), "one run per fire time");
+    // `patrol status` can show the next run.
+    wait_until("the next run time in the store", LONG, || {
+        let store = Store::open_read_only(&dir.join("patrol.db")).ok()?;
+        let next = store.next_run("tick").ok()??;
+        let last = runs(dir, "tick").last()?.scheduled_at?;
+        (next > last && next <= Utc::now() + ChronoDuration::seconds(5)).then_some(())
+    })
+    .expect("next_run after the last run");
     let line = d.wait_log("INFO", "run finished");
     assert_eq!(line["fields"]["check"], "tick");
     assert_eq!(line["fields"]["status"], "OK");
@@ -477,6 +485,8 @@ fn sighup_reloads_without_watching() {
     );
     let mut d = Daemon::start(dir, &["--no-watch"]);
     wait_runs(&d, dir, "first", 1, |_| true);
+    // Replace `first` by `second`.
+    std::fs::remove_file(dir.join("checks/first.yaml")).expect("remove first");
     write_tree(
         dir,
         &[(
@@ -492,6 +502,20 @@ fn sighup_reloads_without_watching() {
     d.signal(Signal::SIGHUP);
     d.wait_log("INFO", "configuration reloaded");
     wait_runs(&d, dir, "second", 1, |_| true);
+    // `first` stops and leaves the status; its history stays.
+    let state_gone = wait_until("first to leave the status", LONG, || {
+        let store = Store::open_read_only(&dir.join("patrol.db")).ok()?;
+        store.check_state("first").ok()?.is_none().then_some(())
+    });
+    assert!(state_gone.is_some(), "log:\n{}", d.log_text());
+    let before = runs(dir, "first").len();
+    assert!(before >= 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        runs(dir, "first").len(),
+        before,
+        "a removed check does not run"
+    );
     assert!(d.stop().success());
 }
 

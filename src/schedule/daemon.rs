@@ -63,6 +63,8 @@ struct Daemon {
     task_checks: HashMap<Id, String>,
     inflight: InFlightMap,
     fs_tx: mpsc::UnboundedSender<()>,
+    /// The wall clock at the last wake-up, to notice it moving back.
+    last_now: DateTime<Utc>,
     watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -133,6 +135,7 @@ pub(super) async fn run(
         task_checks: HashMap::new(),
         inflight: Arc::new(Mutex::new(HashMap::new())),
         fs_tx,
+        last_now: Utc::now(),
         watcher: None,
     };
     d.start_up();
@@ -200,6 +203,12 @@ impl Daemon {
             }
             self.store_next_run(&check.id);
         }
+        // A disabled check shows no next run.
+        for check in &self.app.config.checks {
+            if !check.def.enabled {
+                self.store_next_run(&check.id);
+            }
+        }
         tracing::info!(
             checks = checks.len(),
             concurrency = self.permits,
@@ -223,6 +232,18 @@ impl Daemon {
     /// Starts (or skips) every check that is due.
     fn fire_due(&mut self) {
         let now = Utc::now();
+        if now + chrono::Duration::seconds(2) < self.last_now {
+            // The fire times ahead were computed on the old clock: recompute them all.
+            tracing::warn!(
+                by_ms = (self.last_now - now).num_milliseconds(),
+                "the system clock moved back: rescheduling every check"
+            );
+            for check in self.checks.values() {
+                self.plan
+                    .set(&check.id, check.def.schedule.next_after(now, &check.zone));
+            }
+        }
+        self.last_now = now;
         for (id, due) in self.plan.take_due(now) {
             let Some(check) = self.checks.get(&id).cloned() else {
                 continue;
@@ -285,11 +306,21 @@ impl Daemon {
                 record_unknown(&self.store, &run, "run crashed (see the daemon log)");
             }
         }
-        self.store_next_run(&check_id);
+        if self.app.config.check(&check_id).is_some() {
+            self.store_next_run(&check_id);
+        } else {
+            // The check was removed while this run was going; the run's result brought its
+            // state back.
+            forget_removed(&self.store, &self.app);
+        }
     }
 
-    /// Tells the store when the check runs next (for `patrol status`).
+    /// Tells the store when the check runs next (for `patrol status`). Checks no longer in the
+    /// configuration are left alone: their state has been dropped.
     fn store_next_run(&self, id: &str) {
+        if self.app.config.check(id).is_none() {
+            return;
+        }
         if let Err(e) = self.store.set_next_run(id, self.plan.get(id)) {
             tracing::warn!(check = %id, "cannot store the next run time: {e}");
         }
@@ -347,12 +378,15 @@ impl Daemon {
                 }
             }
         }
-        for id in self.checks.keys() {
-            if !new_checks.contains_key(id) {
-                removed += 1;
-                self.plan.set(id, None);
-                self.store_next_run(id);
-            }
+        let removed_ids: Vec<String> = self
+            .checks
+            .keys()
+            .filter(|id| !new_checks.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in &removed_ids {
+            removed += 1;
+            self.plan.set(id, None);
         }
         tracing::info!(
             checks = new_checks.len(),
@@ -363,6 +397,10 @@ impl Daemon {
         );
         self.checks = new_checks;
         self.app = app;
+        // Disabled (but still configured) checks show no next run.
+        for id in removed_ids {
+            self.store_next_run(&id);
+        }
         self.rewatch();
     }
 

@@ -32,11 +32,12 @@ pub(crate) async fn apply_retention(store: Arc<Store>, settings: SharedRetention
     })
     .await;
     match result {
-        Ok(Ok(deleted)) => tracing::debug!(
-            deleted = ?deleted,
+        Ok(Ok(0)) => tracing::debug!("retention: nothing to delete"),
+        Ok(Ok(deleted)) => tracing::info!(
+            deleted,
             max_age = %r.max_age,
             max_runs_per_check = r.max_runs_per_check,
-            "retention applied"
+            "retention: old runs deleted"
         ),
         Ok(Err(e)) => tracing::warn!("retention failed: {e}"),
         Err(e) => tracing::warn!("retention task failed: {e}"),
