@@ -283,41 +283,49 @@ fn global_concurrency_limit_one_never_runs_two_checks_at_once() {
     assert!(d.stop().success());
 }
 
+/// A daily schedule (UTC) whose time today was an hour ago, and that time.
+fn daily_an_hour_ago() -> (DateTime<Utc>, String) {
+    let due = (Utc::now() - ChronoDuration::hours(1))
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("whole minute");
+    let cron = format!("0 {} {} * * *", due.minute(), due.hour());
+    (due, cron)
+}
+
+/// Stores a scheduled run of `check` through the store API, as a past daemon would have.
+fn seed_scheduled_run(dir: &Path, check: &str, at: DateTime<Utc>) {
+    let store = Store::open(&dir.join("patrol.db")).expect("open store");
+    let seeded = RunRecord {
+        id: None,
+        check_id: check.into(),
+        trigger: Trigger::Schedule,
+        scheduled_at: Some(at),
+        started_at: at,
+        duration_ms: 5,
+        status: Status::Ok,
+        summary: "seeded".into(),
+        metrics: BTreeMap::new(),
+        facts: BTreeMap::new(),
+        observation: serde_json::json!({}),
+        attempts: 1,
+    };
+    store.record_run(&seeded, None).expect("seed a run");
+}
+
 #[test]
 fn a_run_missed_while_down_is_caught_up_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     // A daily check whose time today (UTC) is an hour ago; its last scheduled run is stored
     // as three days ago: three runs were missed, one catch-up is due.
-    let due = (Utc::now() - ChronoDuration::hours(1))
-        .with_second(0)
-        .and_then(|t| t.with_nanosecond(0))
-        .expect("whole minute");
-    let cron = format!("0 {} {} * * *", due.minute(), due.hour());
+    let (due, cron) = daily_an_hour_ago();
     setup(
         dir,
         "",
         &[("daily", check_yaml("daily", &cron, "echo daily"))],
     );
-    {
-        let store = Store::open(&dir.join("patrol.db")).expect("open store");
-        let last = due - ChronoDuration::days(3);
-        let seeded = RunRecord {
-            id: None,
-            check_id: "daily".into(),
-            trigger: Trigger::Schedule,
-            scheduled_at: Some(last),
-            started_at: last,
-            duration_ms: 5,
-            status: Status::Ok,
-            summary: "seeded".into(),
-            metrics: BTreeMap::new(),
-            facts: BTreeMap::new(),
-            observation: serde_json::json!({}),
-            attempts: 1,
-        };
-        store.record_run(&seeded, None).expect("seed a run");
-    }
+    seed_scheduled_run(dir, "daily", due - ChronoDuration::days(3));
     let misfires = |dir: &Path| -> Vec<RunRecord> {
         runs(dir, "daily")
             .into_iter()
@@ -552,4 +560,62 @@ fn an_unusable_root_config_is_an_error() {
     let status = d.wait_exit(LONG);
     assert!(!status.success());
     assert!(d.log_text().contains("patrol.yaml:"), "{}", d.log_text());
+}
+
+#[test]
+fn a_daily_run_cut_off_by_shutdown_runs_again_at_the_next_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (due, cron) = daily_an_hour_ago();
+    let marker = dir.join("started");
+    let hang = format!("touch {}; sleep 30", marker.display());
+    setup(
+        dir,
+        "shutdown_grace: 1s\n",
+        &[("daily", check_yaml("daily", &cron, &hang))],
+    );
+    seed_scheduled_run(dir, "daily", due - ChronoDuration::days(1));
+    // The catch-up run hangs and is cut off by the shutdown.
+    let mut d = Daemon::start(dir, &[]);
+    wait_until("the catch-up run to start", LONG, || {
+        marker.exists().then_some(())
+    })
+    .unwrap_or_else(|| panic!("log:\n{}", d.log_text()));
+    assert!(d.stop().success());
+    let cut = runs(dir, "daily");
+    let last = cut.last().expect("the interrupted run");
+    assert_eq!(
+        (last.status, last.trigger, last.scheduled_at),
+        (Status::Unknown, Trigger::Misfire, Some(due))
+    );
+    assert_eq!(
+        last.facts.get("interrupted_by_shutdown"),
+        Some(&Value::Bool(true))
+    );
+
+    // Next start: the cut-off run counts as missed and runs again, once.
+    std::fs::write(
+        dir.join("checks/daily.yaml"),
+        check_yaml("daily", &cron, "echo done"),
+    )
+    .expect("rewrite check");
+    let mut d = Daemon::start(dir, &[]);
+    let redone_run = |r: &RunRecord| r.status == Status::Ok && r.trigger == Trigger::Misfire;
+    let all = wait_runs(&d, dir, "daily", 1, redone_run);
+    std::thread::sleep(Duration::from_secs(1));
+    let all = runs(dir, "daily");
+    let redone: Vec<_> = all.iter().filter(|r| redone_run(r)).collect();
+    assert_eq!(redone.len(), 1, "{all:#?}");
+    assert_eq!(
+        (redone[0].trigger, redone[0].scheduled_at),
+        (Trigger::Misfire, Some(due))
+    );
+    assert!(d.stop().success());
+
+    // And not again after that.
+    let mut d = Daemon::start(dir, &[]);
+    d.wait_log("INFO", "daemon started");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(runs(dir, "daily").len(), all.len());
+    assert!(d.stop().success());
 }

@@ -30,6 +30,9 @@ struct InFlight {
     started_at: DateTime<Utc>,
 }
 
+/// The fact that marks a run cut off by shutdown.
+const INTERRUPTED: &str = "interrupted_by_shutdown";
+
 type InFlightMap = Arc<Mutex<HashMap<Id, InFlight>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -182,7 +185,7 @@ impl Daemon {
             let next = check.def.schedule.next_after(now, &check.zone);
             self.plan.set(&check.id, next);
             if check.misfire == Misfire::RunOnce {
-                match self.store.last_scheduled_at(&check.id) {
+                match self.last_completed_schedule(&check.id) {
                     Ok(last) => {
                         if let Some(missed) =
                             missed_run(last, now, &check.def.schedule, &check.zone, check.misfire)
@@ -215,6 +218,25 @@ impl Daemon {
             "daemon started"
         );
         self.checks = checks;
+    }
+
+    /// The scheduled time of the check's latest scheduled run, unless shutdown cut that run
+    /// off: then just before it, so that the misfire catch-up runs it again.
+    fn last_completed_schedule(
+        &self,
+        id: &str,
+    ) -> Result<Option<DateTime<Utc>>, crate::store::StoreError> {
+        let Some(last) = self.store.last_scheduled_at(id)? else {
+            return Ok(None);
+        };
+        let interrupted = self.store.recent_runs(id, 1)?.first().is_some_and(|r| {
+            r.scheduled_at == Some(last) && r.facts.get(INTERRUPTED) == Some(&true.into())
+        });
+        Ok(Some(if interrupted {
+            last - chrono::Duration::milliseconds(1)
+        } else {
+            last
+        }))
     }
 
     /// When to wake up next: the earliest fire time, at most [`MAX_SLEEP`] from now.
@@ -303,7 +325,7 @@ impl Daemon {
             let started = lock(&self.inflight).remove(&task);
             tracing::error!(check = %check_id, "run crashed: {e}");
             if let Some(run) = started {
-                record_unknown(&self.store, &run, "run crashed (see the daemon log)");
+                record_unknown(&self.store, &run, "run crashed (see the daemon log)", false);
             }
         }
         if self.app.config.check(&check_id).is_some() {
@@ -478,7 +500,7 @@ impl Daemon {
             let left: Vec<InFlight> = lock(&self.inflight).drain().map(|(_, r)| r).collect();
             for run in &left {
                 tracing::warn!(check = %run.check.id, "run interrupted by shutdown");
-                record_unknown(&self.store, run, "interrupted by shutdown");
+                record_unknown(&self.store, run, "interrupted by shutdown", true);
             }
         }
         let skipped: u64 = self.skipped.values().sum();
@@ -487,7 +509,11 @@ impl Daemon {
 }
 
 /// Stores an UNKNOWN result for a run that never produced its own.
-fn record_unknown(store: &Store, run: &InFlight, why: &str) {
+fn record_unknown(store: &Store, run: &InFlight, why: &str, interrupted: bool) {
+    let mut facts = BTreeMap::new();
+    if interrupted {
+        facts.insert(INTERRUPTED.to_string(), serde_json::Value::Bool(true));
+    }
     let record = RunRecord {
         id: None,
         check_id: run.check.id.clone(),
@@ -498,7 +524,7 @@ fn record_unknown(store: &Store, run: &InFlight, why: &str) {
         status: Status::Unknown,
         summary: why.to_string(),
         metrics: BTreeMap::new(),
-        facts: BTreeMap::new(),
+        facts,
         observation: serde_json::json!({ "error": why }),
         attempts: 1,
     };

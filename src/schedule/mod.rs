@@ -23,7 +23,9 @@
 //!
 //! Shutdown (SIGTERM/SIGINT): no new runs start; running ones get `shutdown_grace` to finish
 //! and store their results. Runs still going after that are cancelled and stored as UNKNOWN
-//! "interrupted by shutdown", so the history shows that they were cut off.
+//! "interrupted by shutdown" (fact `interrupted_by_shutdown: true`), so the history shows
+//! that they were cut off; at the next start a `misfire: run_once` check whose latest run
+//! was cut off this way counts it as missed and runs once more.
 
 mod daemon;
 mod housekeeping;
