@@ -601,7 +601,7 @@ fn a_daily_run_cut_off_by_shutdown_runs_again_at_the_next_start() {
     .expect("rewrite check");
     let mut d = Daemon::start(dir, &[]);
     let redone_run = |r: &RunRecord| r.status == Status::Ok && r.trigger == Trigger::Misfire;
-    let all = wait_runs(&d, dir, "daily", 1, redone_run);
+    wait_runs(&d, dir, "daily", 1, redone_run);
     std::thread::sleep(Duration::from_secs(1));
     let all = runs(dir, "daily");
     let redone: Vec<_> = all.iter().filter(|r| redone_run(r)).collect();
