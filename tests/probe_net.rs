@@ -203,7 +203,7 @@ async fn http_secret_in_the_url_reaches_the_server_but_not_the_observation() {
         srv.last_request().path_and_query,
         "/echo?token=s3cr3t-token"
     );
-    let shown = out.observation.to_string() + &out.verdict.summary;
+    let shown = format!("{}{}", out.observation, out.verdict.summary);
     assert!(!shown.contains("s3cr3t-token"), "{shown}");
     assert!(shown.contains("${secret:tok}"));
 }

@@ -141,6 +141,35 @@ pub fn load_root_only(
         with_context(&ctx, || serde_saphyr::from_str(&text))
             .map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
     };
+    let known = |name: &String| root.channels.contains_key(name);
+    let mut refs: Vec<(&str, &String)> = Vec::new();
+    refs.extend(root.alerting.channels.iter().map(|c| ("alerting", c)));
+    for r in &root.routes {
+        refs.extend(r.channels.iter().map(|c| ("routes", c)));
+    }
+    if let Some(r) = &root.report {
+        refs.extend(r.channels.iter().map(|c| ("report", c)));
+    }
+    for (section, name) in refs {
+        if !known(name) {
+            problems.push(Diagnostic::new(
+                path,
+                find_key_line(&text, section),
+                1,
+                format!("{section}: unknown channel `{name}` (define it under `channels:`)"),
+            ));
+        }
+    }
+    for w in &root.maintenance {
+        if let Err(msg) = crate::alert::mute::parse_start(&w.start) {
+            problems.push(Diagnostic::new(
+                path,
+                find_key_line(&text, "maintenance"),
+                1,
+                format!("maintenance `{}`: {msg}", w.name),
+            ));
+        }
+    }
     if root.concurrency == 0 {
         problems.push(Diagnostic::new(
             path,
@@ -302,6 +331,20 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                 }
             }
         };
+        if let Some(channels) = &def.alerting.channels {
+            for name in channels.iter().filter(|c| !root.channels.contains_key(*c)) {
+                problems.push(Diagnostic::new(
+                    &file,
+                    line,
+                    1,
+                    format!(
+                        "check `{}`: alerting names unknown channel `{name}`",
+                        def.id.value
+                    ),
+                ));
+                bad = true;
+            }
+        }
         for dep in &def.depends_on {
             if !first_seen.contains_key(&dep.value) {
                 let loc = dep.referenced;

@@ -46,8 +46,51 @@ CREATE TABLE check_state (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 2: alerting — the policy's state per check, the outbox, silences.
+const V2_ALERTING: &str = r#"
+CREATE TABLE alert_state (
+    check_id   TEXT PRIMARY KEY NOT NULL,
+    state      TEXT NOT NULL,                        -- JSON of alert::policy::AlertState
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per notification and channel, written in the transaction of the run that caused it.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT NOT NULL,                   -- reused on every retry
+    channel         TEXT NOT NULL,
+    check_id        TEXT,
+    kind            TEXT NOT NULL,                   -- firing | resolved | reminder | flapping | test
+    severity        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    event           TEXT NOT NULL,                   -- JSON of alert::event::AlertEvent (redacted)
+    state           TEXT NOT NULL DEFAULT 'pending', -- pending | sent | failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    response        TEXT,
+    sent_at         TEXT,
+    delivery_id     TEXT,                            -- the (grouped) message it went out in
+    UNIQUE (event_id, channel)
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_by_time ON outbox (created_at);
+
+CREATE TABLE silences (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id   TEXT,
+    tag        TEXT,
+    starts_at  TEXT NOT NULL,
+    ends_at    TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    removed_at TEXT
+);
+"#;
+
 /// The ordered schema history. Append here (one line per new version).
-pub(crate) const MIGRATIONS: &[&str] = &[V1_RUNS_AND_STATE];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_RUNS_AND_STATE, V2_ALERTING];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -9,9 +9,11 @@
 //!
 //! Times are stored as fixed-width RFC 3339 UTC text (see `codec`), so they sort as text.
 
+mod alerts;
 mod codec;
 mod migrations;
 
+pub use alerts::{OutboxFilter, OutboxItem, OutboxRow, OutboxState};
 pub use migrations::SCHEMA_VERSION;
 
 use crate::status::Status;
