@@ -75,7 +75,10 @@ pub(super) async fn run(
     opts: DaemonOptions,
     mut control: DaemonControl,
 ) -> Result<(), DaemonError> {
-    let (app, problems) = reload::load(&opts.config_path).await.map_err(|diags| {
+    // Absolute, so that reloads, the file watcher and relative paths in the configuration do
+    // not depend on the working directory.
+    let config_path = std::path::absolute(&opts.config_path).unwrap_or(opts.config_path.clone());
+    let (app, problems) = reload::load(&config_path).await.map_err(|diags| {
         reload::log_problems(&diags);
         DaemonError::Config(
             diags
@@ -597,7 +600,7 @@ impl RunJob {
                 check = %rec.check_id,
                 status = %rec.status,
                 duration_ms = rec.duration_ms,
-                trigger = trigger_name(rec.trigger),
+                trigger = %trigger_name(rec.trigger),
                 summary = %rec.summary,
                 "run finished"
             ),
