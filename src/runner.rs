@@ -90,7 +90,12 @@ async fn attempt(
         check_id: &check.id,
         timeout,
         state: &inputs.probe_state,
-        base_dir: &app.config.base_dir,
+        // `patrol.yaml` in the current folder has an empty parent; "" is no folder to run in.
+        base_dir: if app.config.base_dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            &app.config.base_dir
+        },
     };
     let probe = check.def.probe.as_probe();
     let output = match tokio::time::timeout(timeout, probe.run(&ctx)).await {
