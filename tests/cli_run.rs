@@ -381,3 +381,31 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_config_in_the_current_folder_runs_commands_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tree(
+        dir.path(),
+        &[
+            ("patrol.yaml", "checks: [checks]\n"),
+            (
+                "checks/c.yaml",
+                "id: here\nschedule: every 1m\nprobe:\n  command: { argv: [sh, -c, 'ls patrol.yaml'] }\n",
+            ),
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
+        .current_dir(dir.path())
+        .args(["--config", "patrol.yaml", "run", "here"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("patrol.yaml"));
+}
