@@ -4,5 +4,6 @@
 pub mod channel;
 pub mod email;
 pub mod event;
+pub mod formats;
 pub mod policy;
 pub mod webhook;
