@@ -693,7 +693,12 @@ async fn alertmanager_format_is_the_v4_shape() {
     let mut firing_again = resolved("evt_4");
     firing_again.kind = MessageKind::Firing;
     send_ok(&ch, &[firing_again]).await;
-    assert_eq!(rx.last().json()["groupKey"], v["groupKey"]);
+    let again = rx.last().json();
+    assert_eq!(again["groupKey"], v["groupKey"]);
+    // Same alert, same labels, whatever the notification type (receivers match on them).
+    assert_eq!(again["alerts"][0]["labels"], v["alerts"][0]["labels"]);
+    assert_eq!(again["alerts"][0]["annotations"]["type"], "firing");
+    assert_eq!(v["alerts"][0]["annotations"]["type"], "resolved");
 }
 
 #[tokio::test]

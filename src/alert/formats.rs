@@ -655,7 +655,7 @@ const AM_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// The Alertmanager (v4) webhook payload, so that anything that receives Alertmanager
 /// notifications (incident tools, bridges) receives patrol's. Per alert: `labels` `alertname`
 /// (the check's name), `check` (its id), `severity` (the status it is or was in), `tags`
-/// (comma-separated), `type`; `annotations` `summary`, `description` (the runbook), `reason`;
+/// (comma-separated); `annotations` `summary`, `description` (the runbook), `reason`, `type`;
 /// `startsAt` since when it is bad, `endsAt` the resolve time (zero time while firing).
 /// `groupKey` is stable for the same check (or the same set of incidents) so that receivers
 /// can deduplicate; `externalURL` is the origin of the events' status-page links.
@@ -736,9 +736,10 @@ fn am_alert(e: &AlertEvent) -> Map<String, Value> {
     if !e.check.tags.is_empty() {
         labels.insert("tags".into(), json!(e.check.tags.join(",")));
     }
-    labels.insert("type".into(), json!(kind_str(e.kind)));
     let mut annotations = Map::new();
     annotations.insert("summary".into(), json!(e.result.summary));
+    // Not a label: labels must stay the same from firing to resolved.
+    annotations.insert("type".into(), json!(kind_str(e.kind)));
     if !e.check.description.is_empty() {
         annotations.insert("description".into(), json!(e.check.description));
     }
