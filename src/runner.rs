@@ -161,7 +161,10 @@ pub async fn execute(
 /// The probe state and the rule's `history` of one check.
 pub fn load_inputs(app: &App, store: &Store, check_id: &str) -> Result<RunInputs, StoreError> {
     let mut history: Vec<HistoryEntry> = store
-        .recent_runs(check_id, app.config.root.history)?
+        .recent_runs(
+            check_id,
+            u32::try_from(app.config.root.history).unwrap_or(u32::MAX),
+        )?
         .into_iter()
         .map(|r| HistoryEntry {
             time: r.started_at,

@@ -28,6 +28,7 @@ fn validate_lists_every_problem_with_file_line_and_column() {
         ),
         format!("{c}/unknown-probe.yaml:4:3: unknown variant `telepathy`"),
         format!("{c}/bad-dependency.yaml:5:24: depends_on names unknown check `ghost`"),
+        format!("{c}/bad-command.yaml:3:1: probe: give either `argv` or `shell`, not both"),
     ];
     for e in &expected {
         assert!(
@@ -53,7 +54,7 @@ fn validate_json_is_machine_readable() {
     assert_eq!(v["ok"], false);
     assert_eq!(v["checks"], 3);
     let problems = v["problems"].as_array().expect("problems");
-    assert_eq!(problems.len(), 11);
+    assert_eq!(problems.len(), 12);
     let zone = problems
         .iter()
         .find(|p| p["file"].as_str().unwrap_or("").ends_with("bad-zone.yaml"))

@@ -2,8 +2,11 @@
 //! channels that deliver (one file each).
 
 pub mod channel;
+pub mod dispatch;
 pub mod email;
 pub mod event;
 pub mod formats;
+pub mod mute;
+pub mod outbox;
 pub mod policy;
 pub mod webhook;

@@ -216,15 +216,6 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-signature",
 ];
 
-/// reqwest is built without a default crypto provider (to keep aws-lc-rs out): install ring
-/// once per process. "Already installed" (by another part of patrol) is fine.
-fn ensure_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 impl WebhookChannel {
     /// Checks the configuration and builds the channel named `name`.
     pub fn new(name: &str, cfg: &WebhookConfig) -> Result<WebhookChannel, WebhookSetupError> {
@@ -326,7 +317,7 @@ impl WebhookChannel {
             reason: "not a valid Content-Type".into(),
         })?;
 
-        ensure_crypto_provider();
+        crate::probe::tls::ensure_crypto_provider();
         let mut builder = reqwest::Client::builder()
             // A redirected POST turns into a GET on the way: report it instead of following.
             .redirect(reqwest::redirect::Policy::none())

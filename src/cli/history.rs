@@ -18,7 +18,7 @@ pub fn history(config: &Path, check: &str, limit: usize, json: bool) -> anyhow::
     let store_path = base_dir.join(&root.store.path);
     let store = Store::open_read_only(&store_path)
         .with_context(|| format!("reading {}", store_path.display()))?;
-    let runs = store.recent_runs(check, limit)?;
+    let runs = store.recent_runs(check, u32::try_from(limit).unwrap_or(u32::MAX))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(0);

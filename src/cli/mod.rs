@@ -1,11 +1,13 @@
 //! The `patrol` command line: one file per subcommand. This is glue: it loads, calls the
 //! library and prints.
 
+mod alerts;
 mod history;
 mod output;
 mod rule_test;
 mod run;
 mod schema;
+mod silence;
 mod status;
 mod validate;
 
@@ -80,6 +82,13 @@ pub enum Command {
         #[command(subcommand)]
         command: RuleCommand,
     },
+    /// Silences: hold back a check's notifications for a while.
+    Silence {
+        #[command(subcommand)]
+        command: silence::SilenceCommand,
+    },
+    /// Notifications queued by the daemon and what became of them.
+    Alerts(alerts::AlertsArgs),
     /// Print the JSON Schema of check files (for yaml-language-server).
     Schema {
         /// The schema of the root patrol.yaml instead.
@@ -118,5 +127,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             command: RuleCommand::Test { paths },
         } => rule_test::rule_test(&cli.config, paths),
         Command::Schema { root } => schema::schema(root),
+        Command::Silence { command } => silence::silence(&cli.config, command),
+        Command::Alerts(args) => alerts::alerts(&cli.config, args),
     }
 }

@@ -19,17 +19,10 @@ pub fn rule_test(config: &Path, paths: Vec<PathBuf>) -> anyhow::Result<u8> {
     };
     let engine = RuleEngine::new(&limits);
     let report = run_fixtures(&paths, &engine);
-    print!("{report}");
-    if report.total() == 0 {
-        eprintln!(
-            "no rule fixtures (*.test.yaml) found in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Ok(1);
+    println!("{report}");
+    if report.results.is_empty() {
+        let searched: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("searched {}", searched.join(", "));
     }
-    Ok(if report.failed() == 0 { 0 } else { 1 })
+    Ok(if report.is_success() { 0 } else { 1 })
 }

@@ -56,6 +56,7 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
     let store_path = app.config.store_path();
     let store = Store::open(&store_path)
         .with_context(|| format!("opening the store {}", store_path.display()))?;
+    store.set_observation_cap(app.config.root.store.max_observation_bytes);
     let concurrency = app.config.root.concurrency.max(1);
     let results: Vec<(usize, anyhow::Result<RunRecord>)> =
         futures::stream::iter(selected.iter().enumerate())

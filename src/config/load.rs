@@ -141,6 +141,35 @@ pub fn load_root_only(
         with_context(&ctx, || serde_saphyr::from_str(&text))
             .map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
     };
+    let known = |name: &String| root.channels.contains_key(name);
+    let mut refs: Vec<(&str, &String)> = Vec::new();
+    refs.extend(root.alerting.channels.iter().map(|c| ("alerting", c)));
+    for r in &root.routes {
+        refs.extend(r.channels.iter().map(|c| ("routes", c)));
+    }
+    if let Some(r) = &root.report {
+        refs.extend(r.channels.iter().map(|c| ("report", c)));
+    }
+    for (section, name) in refs {
+        if !known(name) {
+            problems.push(Diagnostic::new(
+                path,
+                find_key_line(&text, section),
+                1,
+                format!("{section}: unknown channel `{name}` (define it under `channels:`)"),
+            ));
+        }
+    }
+    for w in &root.maintenance {
+        if let Err(msg) = crate::alert::mute::parse_start(&w.start) {
+            problems.push(Diagnostic::new(
+                path,
+                find_key_line(&text, "maintenance"),
+                1,
+                format!("maintenance `{}`: {msg}", w.name),
+            ));
+        }
+    }
     if root.concurrency == 0 {
         problems.push(Diagnostic::new(
             path,
@@ -203,7 +232,19 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                 continue;
             }
             match with_context(&ctx, || serde_saphyr::from_str::<CheckDef>(&chunk)) {
-                Ok(def) => parsed.push((def, file.clone(), offset)),
+                Ok(def) => {
+                    // Rules serde cannot express (one of two fields) are checked here.
+                    if let Err(msg) = probe_problem(&def.probe) {
+                        let line = chunk
+                            .lines()
+                            .position(|l| l.starts_with("probe:"))
+                            .map(|i| i + 1 + offset)
+                            .unwrap_or(offset + 1);
+                        problems.push(Diagnostic::new(file, line, 1, format!("probe: {msg}")));
+                        continue;
+                    }
+                    parsed.push((def, file.clone(), offset))
+                }
                 Err(e) => problems.push(yaml_diagnostic(file, &e, offset)),
             }
         }
@@ -290,6 +331,20 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                 }
             }
         };
+        if let Some(channels) = &def.alerting.channels {
+            for name in channels.iter().filter(|c| !root.channels.contains_key(*c)) {
+                problems.push(Diagnostic::new(
+                    &file,
+                    line,
+                    1,
+                    format!(
+                        "check `{}`: alerting names unknown channel `{name}`",
+                        def.id.value
+                    ),
+                ));
+                bad = true;
+            }
+        }
         for dep in &def.depends_on {
             if !first_seen.contains_key(&dep.value) {
                 let loc = dep.referenced;
@@ -486,6 +541,13 @@ fn clean_message(msg: &str) -> String {
         m.truncate(idx);
     }
     m
+}
+
+fn probe_problem(probe: &crate::probe::ProbeSpec) -> Result<(), String> {
+    match probe {
+        crate::probe::ProbeSpec::Command(c) => c.validate(),
+        _ => Ok(()),
+    }
 }
 
 fn valid_id(id: &str) -> bool {

@@ -52,6 +52,24 @@ pub struct RootConfig {
     /// Named notification channels that checks and routes refer to.
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
+    /// Extra channels by tag and severity.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Recurring maintenance windows.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// Alerts for the same channel produced within this window go out as one message.
+    /// Default: 30s.
+    #[serde(default = "default_group_window")]
+    pub group_window: Dur,
+    /// The daily report. Default: none.
+    pub report: Option<ReportConfig>,
+    /// Base URL of the status page, for links in alerts (`{url}/checks/{id}`).
+    pub status_page_url: Option<String>,
+}
+
+fn default_group_window() -> Dur {
+    Dur::secs(30)
 }
 
 impl Default for RootConfig {
@@ -69,6 +87,11 @@ impl Default for RootConfig {
             shutdown_grace: default_grace(),
             alerting: AlertingPolicy::default(),
             channels: BTreeMap::new(),
+            routes: Vec::new(),
+            maintenance: Vec::new(),
+            group_window: default_group_window(),
+            report: None,
+            status_page_url: None,
         }
     }
 }
@@ -196,31 +219,40 @@ fn default_call_levels() -> usize {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingPolicy {
-    /// Fire after this many consecutive non-OK runs. Default: 1.
-    #[serde(default = "one")]
-    pub after: u32,
-    /// Recover after this many consecutive OK runs. Default: 1.
+    /// Open an incident after this many non-OK runs in a row (`3`), or among the last runs
+    /// (`"3 of 5"`). Default: 1.
+    #[serde(default)]
+    pub after: After,
+    /// Close the incident after this many OK runs in a row. Default: 1.
     #[serde(default = "one")]
     pub recover_after: u32,
-    /// Remind every this long while the check stays bad. Default: none.
+    /// Remind every this long while the check stays bad. Default: never.
     #[serde(default)]
     pub repeat: Option<Dur>,
-    /// Send a notification when the check recovers. Default: true.
+    /// Notify when an announced incident closes. Default: true.
     #[serde(default = "yes")]
     pub send_resolved: bool,
     /// Channels (names under `channels:`) that receive this check's alerts.
     #[serde(default)]
     pub channels: Vec<String>,
+    /// Only notify the channels above for incidents at least this severe. Default: warning.
+    #[serde(default = "default_min_severity")]
+    pub min_severity: Severity,
+    /// Flap detection. Default: on, over the last 20 runs.
+    #[serde(default)]
+    pub flapping: Flapping,
 }
 
 impl Default for AlertingPolicy {
     fn default() -> Self {
         AlertingPolicy {
-            after: 1,
+            after: After::default(),
             recover_after: 1,
             repeat: None,
             send_resolved: true,
             channels: Vec::new(),
+            min_severity: default_min_severity(),
+            flapping: Flapping::default(),
         }
     }
 }
@@ -231,21 +263,146 @@ fn one() -> u32 {
 fn yes() -> bool {
     true
 }
+fn default_min_severity() -> Severity {
+    Severity::Warning
+}
+
+/// A severity an alert must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Unknown,
+    Critical,
+}
+
+impl Severity {
+    /// Whether `status` is at least this severe (ok never is).
+    pub fn admits(self, status: crate::status::Status) -> bool {
+        use crate::status::Status;
+        let floor = match self {
+            Severity::Warning => Status::Warning,
+            Severity::Unknown => Status::Unknown,
+            Severity::Critical => Status::Critical,
+        };
+        status != Status::Ok && status.severity() >= floor.severity()
+    }
+}
+
+/// `after:` — N non-OK runs among the last M (`3`, or `"3 of 5"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After {
+    pub n: u32,
+    pub of: u32,
+}
+
+impl Default for After {
+    fn default() -> Self {
+        After { n: 1, of: 1 }
+    }
+}
+
+impl<'de> Deserialize<'de> for After {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u32),
+            S(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::N(n) => n.to_string(),
+            Raw::S(s) => s,
+        };
+        crate::alert::policy::parse_after(&text)
+            .map(|(n, of)| After { n, of })
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for After {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.n == self.of {
+            s.serialize_u32(self.n)
+        } else {
+            s.serialize_str(&format!("{} of {}", self.n, self.of))
+        }
+    }
+}
+
+impl JsonSchema for After {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "After".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "N non-OK runs in a row (3) or among the last M runs (\"3 of 5\").",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": "^\\s*[0-9]+\\s+of\\s+[0-9]+\\s*$"}
+            ]
+        })
+    }
+}
+
+/// Flap detection: a check that changes state too often sends one "flapping" notice instead
+/// of a storm.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Flapping {
+    /// Turn flap detection off. Default: on.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How many recent runs are looked at. Default: 20.
+    #[serde(default = "default_flap_window")]
+    pub window: usize,
+    /// Share of state changes (0..1) that starts flapping. Default: 0.5.
+    #[serde(default = "default_flap_high")]
+    pub high: f64,
+    /// Share of state changes at or below which flapping ends. Default: 0.25.
+    #[serde(default = "default_flap_low")]
+    pub low: f64,
+}
+
+impl Default for Flapping {
+    fn default() -> Self {
+        Flapping {
+            enabled: true,
+            window: default_flap_window(),
+            high: default_flap_high(),
+            low: default_flap_low(),
+        }
+    }
+}
+
+fn default_flap_window() -> usize {
+    20
+}
+fn default_flap_high() -> f64 {
+    0.5
+}
+fn default_flap_low() -> f64 {
+    0.25
+}
 
 /// A check's overrides of the root alerting policy; unset fields inherit.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingOverride {
-    /// Fire after this many consecutive non-OK runs.
-    pub after: Option<u32>,
-    /// Recover after this many consecutive OK runs.
+    /// Open an incident after this many non-OK runs (`3` or `"3 of 5"`).
+    pub after: Option<After>,
+    /// Close the incident after this many OK runs in a row.
     pub recover_after: Option<u32>,
     /// Remind every this long while the check stays bad.
     pub repeat: Option<Dur>,
-    /// Send a notification when the check recovers.
+    /// Notify when an announced incident closes.
     pub send_resolved: Option<bool>,
     /// Channels that receive this check's alerts (replaces the default list).
     pub channels: Option<Vec<String>>,
+    /// Only notify for incidents at least this severe.
+    pub min_severity: Option<Severity>,
+    /// Flap detection settings (replace the default).
+    pub flapping: Option<Flapping>,
 }
 
 impl AlertingPolicy {
@@ -257,8 +414,96 @@ impl AlertingPolicy {
             repeat: o.repeat.or(self.repeat),
             send_resolved: o.send_resolved.unwrap_or(self.send_resolved),
             channels: o.channels.clone().unwrap_or_else(|| self.channels.clone()),
+            min_severity: o.min_severity.unwrap_or(self.min_severity),
+            flapping: o.flapping.clone().unwrap_or_else(|| self.flapping.clone()),
         }
     }
+
+    /// The pure policy's view of this configuration.
+    pub fn policy_config(&self) -> crate::alert::policy::PolicyConfig {
+        crate::alert::policy::PolicyConfig {
+            after: self.after.n,
+            of: self.after.of,
+            recover_after: self.recover_after.max(1),
+            repeat: self.repeat.map(Dur::as_duration),
+            send_resolved: self.send_resolved,
+            flap_window: if self.flapping.enabled {
+                self.flapping.window
+            } else {
+                0
+            },
+            flap_high: self.flapping.high,
+            flap_low: self.flapping.low,
+        }
+    }
+}
+
+/// Extra channels for checks with certain tags (alerts go to the check's own channels AND to
+/// every matching route's).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The route matches a check carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Only incidents at least this severe use the route. Default: warning.
+    #[serde(default = "default_min_severity")]
+    pub min_severity: Severity,
+    /// Channels the route sends to.
+    pub channels: Vec<String>,
+}
+
+/// A recurring maintenance window: notifications of the matching checks are held back while
+/// it is open (results are still recorded).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindow {
+    /// Name shown in logs and messages.
+    pub name: String,
+    /// Days it opens on: mon, tue, wed, thu, fri, sat, sun. Default: every day.
+    #[serde(default)]
+    pub days: Vec<Weekday>,
+    /// Local opening time, `HH:MM`.
+    pub start: String,
+    /// How long it stays open.
+    pub duration: Dur,
+    /// Zone of `days` and `start`. Default: the root config's.
+    pub timezone: Option<Zone>,
+    /// Checks it applies to (ids). Default, with `tags` also empty: every check.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Checks it applies to (any of these tags).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A day of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// The daily report: one message summarising the last period.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// When it is sent (cron or @daily...). Default: 08:00 every day.
+    #[serde(default = "default_report_schedule")]
+    pub schedule: ScheduleExpr,
+    /// Zone of the schedule. Default: the root config's.
+    pub timezone: Option<Zone>,
+    /// Channels that receive it.
+    pub channels: Vec<String>,
+}
+
+fn default_report_schedule() -> ScheduleExpr {
+    ScheduleExpr::daily_at_eight()
 }
 
 /// A notification channel. Parsed now; delivery is the alerting layer's.
@@ -293,10 +538,11 @@ pub struct CheckDef {
     /// A run missed while the daemon was down: `run_once` at start-up or `skip`.
     /// Default: `run_once` for schedules of a day or longer, `skip` otherwise.
     pub misfire: Option<Misfire>,
-    /// Give up a run (probe and rule) after this long: the run is UNKNOWN. Default: 30s.
+    /// Give up a probe attempt after this long: the run is UNKNOWN ("timed out"). Default: 30s.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
-    /// Run the probe again this many times when it fails or times out. Default: 0.
+    /// Try again this many times while the result is not OK (probe error, timeout, or a
+    /// non-OK verdict); the last attempt is the result. Default: 0.
     #[serde(default)]
     pub retries: u32,
     /// Wait between retries. Default: 2s.

@@ -22,6 +22,17 @@ pub enum ScheduleExpr {
 }
 
 impl ScheduleExpr {
+    /// `0 0 8 * * *`.
+    pub fn daily_at_eight() -> ScheduleExpr {
+        match "0 0 8 * * *".parse() {
+            Ok(s) => s,
+            Err(_) => ScheduleExpr::Every {
+                source: "every 1d".into(),
+                every: Duration::from_secs(86_400),
+            },
+        }
+    }
+
     pub fn source(&self) -> &str {
         match self {
             ScheduleExpr::Cron { source, .. } | ScheduleExpr::Every { source, .. } => source,

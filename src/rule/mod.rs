@@ -1,17 +1,35 @@
-//! The hardened Rhai engine that judges observations (placeholder: being written).
+//! The hardened Rhai engine that judges observations.
+//!
+//! One [`RuleEngine`] is shared by every rule; each rule is compiled once into a
+//! [`CompiledRule`] and evaluated many times with [`RuleEngine::evaluate`], which never fails:
+//! a rule error, a limit hit or a timeout is an UNKNOWN verdict naming the rule file and line.
+//! What a rule sees and may call is documented in [`functions`]; rule fixtures
+//! (`patrol rule test`) live in [`fixture`].
 
-use crate::config::RuleLimits;
-use crate::status::{Status, Verdict};
+mod engine;
+pub mod fixture;
+pub mod functions;
+
+use crate::status::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use engine::RuleEngine;
+pub use fixture::{CaseOutcome, CaseResult, FixtureReport, run_fixtures};
 
 /// What a rule sees of its check.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct CheckInfo {
+    /// The check's id.
     pub id: String,
+    /// The check's human name.
+    #[serde(default)]
     pub name: String,
+    /// The check's tags.
     #[serde(default)]
     pub tags: Vec<String>,
 }
@@ -36,7 +54,7 @@ pub struct RuleInput<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// A rule that failed to compile, located in its file.
+/// A rule that failed to compile (or could not be read), located in its file.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}:{line}:{column}: {message}", file.display())]
 pub struct RuleError {
@@ -46,72 +64,14 @@ pub struct RuleError {
     pub message: String,
 }
 
-/// A rule compiled once and evaluated many times.
+/// A rule compiled once and evaluated many times. Cloning is cheap (the AST is shared).
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
+    /// The rule's name (`disk-usage` for `rules/disk-usage.rhai`, the check id for inline rules).
     pub name: String,
+    /// The file the source came from: the `.rhai` file, or the check file of an inline rule.
     pub origin: PathBuf,
+    /// Added to Rhai's line numbers so that errors point into `origin`.
     pub line_offset: usize,
-}
-
-/// One engine shared by every rule.
-pub struct RuleEngine {
-    _limits: RuleLimits,
-}
-
-impl RuleEngine {
-    pub fn new(limits: &RuleLimits) -> RuleEngine {
-        RuleEngine {
-            _limits: limits.clone(),
-        }
-    }
-
-    /// Compiles `source`; `origin` and `line_offset` locate errors (an inline rule's lines are
-    /// shifted to the check file's).
-    pub fn compile(
-        &self,
-        name: &str,
-        _source: &str,
-        origin: &Path,
-        line_offset: usize,
-    ) -> Result<CompiledRule, RuleError> {
-        Ok(CompiledRule {
-            name: name.to_string(),
-            origin: origin.to_path_buf(),
-            line_offset,
-        })
-    }
-
-    /// Runs a rule. Never fails: a rule error or a limit hit is an UNKNOWN verdict naming the
-    /// rule file and line.
-    pub fn evaluate(&self, rule: &CompiledRule, _input: &RuleInput<'_>) -> Verdict {
-        Verdict::new(
-            Status::Unknown,
-            format!("rule {} cannot run yet", rule.name),
-        )
-    }
-}
-
-/// Result of running rule fixture files (placeholder).
-#[derive(Debug, Default)]
-pub struct FixtureReport {}
-
-impl FixtureReport {
-    pub fn total(&self) -> usize {
-        0
-    }
-    pub fn failed(&self) -> usize {
-        0
-    }
-}
-
-impl std::fmt::Display for FixtureReport {
-    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Ok(())
-    }
-}
-
-/// Runs fixture files (placeholder).
-pub fn run_fixtures(_paths: &[PathBuf], _engine: &RuleEngine) -> FixtureReport {
-    FixtureReport::default()
+    pub(crate) ast: Arc<rhai::AST>,
 }

@@ -1,0 +1,337 @@
+//! From a stored run to queued notifications: the hold that applies, the policy's step, the
+//! routing to channels, and the events — all written in the run's own transaction.
+
+use super::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
+use super::mute;
+use super::policy::{self, AlertState, Decision, Hold, Notification, RunInput};
+use crate::app::App;
+use crate::config::{AlertingPolicy, Check, RootConfig};
+use crate::runner::{self, RunnerError};
+use crate::status::Status;
+use crate::store::{OutboxItem, RunRecord, Store, StoreError, Trigger};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The output tail kept in an alert.
+pub const OUTPUT_TAIL_BYTES: usize = 10 * 1024;
+
+/// What the policy decided for one run, ready to be stored with it.
+#[derive(Debug, Clone)]
+pub struct AlertOutcome {
+    pub state: AlertState,
+    pub decision: Decision,
+    pub outbox: Vec<OutboxItem>,
+}
+
+/// Runs a check, applies the alert policy and stores the run, the policy state and the
+/// notifications in one transaction. This is the daemon's path; `patrol run` only records.
+pub async fn execute_with_alerts(
+    app: &App,
+    store: &Store,
+    check: &Arc<Check>,
+    trigger: Trigger,
+    scheduled_at: Option<DateTime<Utc>>,
+) -> Result<(RunRecord, AlertOutcome), RunnerError> {
+    let inputs = runner::load_inputs(app, store, &check.id)?;
+    let mut outcome = runner::run_check(app, check, &inputs, trigger, scheduled_at).await;
+    let alert = decide(app, store, check, &outcome.record)?;
+    let state = serde_json::to_value(&alert.state).map_err(StoreError::from)?;
+    let id = store.record_run_with_alerts(
+        &outcome.record,
+        outcome.probe_state.as_ref(),
+        &state,
+        &alert.outbox,
+    )?;
+    outcome.record.id = Some(id);
+    if let Some(n) = &alert.decision.notify {
+        tracing::info!(check = %check.id, kind = ?n.kind, severity = %n.severity,
+            channels = alert.outbox.len(), reason = %n.reason, "notification queued");
+    } else if let Some(h) = &alert.decision.held {
+        tracing::info!(check = %check.id, hold = ?h, "notification held back");
+    }
+    Ok((outcome.record, alert))
+}
+
+/// Applies the policy to a run that is about to be stored (reads the previous state).
+pub fn decide(
+    app: &App,
+    store: &Store,
+    check: &Check,
+    run: &RunRecord,
+) -> Result<AlertOutcome, StoreError> {
+    let root = &app.config.root;
+    let previous: AlertState = match store.alert_state(&check.id)? {
+        serde_json::Value::Null => AlertState::default(),
+        v => serde_json::from_value(v).unwrap_or_else(|e| {
+            tracing::warn!(check = %check.id, error = %e, "unreadable alert state; starting afresh");
+            AlertState::default()
+        }),
+    };
+    let hold = hold_for(root, store, check, run.started_at)?;
+    let cfg = check.alerting.policy_config();
+    let (state, decision) = policy::step(
+        &cfg,
+        &previous,
+        &RunInput {
+            check_id: &check.id,
+            at: run.started_at,
+            status: run.status,
+            hold,
+        },
+    );
+    let mut outbox = Vec::new();
+    if let Some(n) = &decision.notify {
+        let prev_state = store.check_state(&check.id)?;
+        let consecutive_failures = match &prev_state {
+            Some(s) if run.status != Status::Ok => s.consecutive_bad + 1,
+            None if run.status != Status::Ok => 1,
+            _ => 0,
+        };
+        let dependents = bad_dependents(app, store, &check.id)?;
+        let event = build_event(
+            root,
+            check,
+            run,
+            n,
+            prev_state.map(|s| s.status),
+            consecutive_failures,
+            dependents,
+        );
+        let json = serde_json::to_value(&event)?;
+        for channel in destinations(root, &check.alerting, &check.def.tags, n.severity) {
+            outbox.push(OutboxItem {
+                event_id: event.event_id.clone(),
+                channel,
+                check_id: Some(check.id.clone()),
+                kind: kind_text(event.kind).into(),
+                severity: n.severity.as_str().into(),
+                event: json.clone(),
+            });
+        }
+    }
+    Ok(AlertOutcome {
+        state,
+        decision,
+        outbox,
+    })
+}
+
+/// The hold on a check's notifications now: maintenance, silence, or a bad dependency.
+pub fn hold_for(
+    root: &RootConfig,
+    store: &Store,
+    check: &Check,
+    at: DateTime<Utc>,
+) -> Result<Option<Hold>, StoreError> {
+    let silences = store.silences(at, false)?;
+    if let Some(h) = mute::hold_for(
+        &check.id,
+        &check.def.tags,
+        &root.maintenance,
+        &silences,
+        root.timezone.0,
+        at,
+    ) {
+        return Ok(Some(h));
+    }
+    for parent in &check.depends_on {
+        if let Some(s) = store.check_state(parent)?
+            && s.status != Status::Ok
+        {
+            return Ok(Some(Hold::Dependency(parent.clone())));
+        }
+    }
+    Ok(None)
+}
+
+/// Checks that depend on `id` and are bad now (their alerts are held while `id` is bad).
+fn bad_dependents(app: &App, store: &Store, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for c in app
+        .config
+        .checks
+        .iter()
+        .filter(|c| c.depends_on.iter().any(|d| d == id))
+    {
+        if let Some(s) = store.check_state(&c.id)?
+            && s.status != Status::Ok
+        {
+            out.push(c.id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The channels an alert of `severity` goes to: the check's own (when the severity reaches
+/// its `min_severity`) plus every matching route's. Resolves use the incident's severity.
+pub fn destinations(
+    root: &RootConfig,
+    policy: &AlertingPolicy,
+    tags: &[String],
+    severity: Status,
+) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    if policy.min_severity.admits(severity) {
+        out.extend(policy.channels.iter().cloned());
+    }
+    for r in &root.routes {
+        if r.min_severity.admits(severity) && r.tags.iter().any(|t| tags.contains(t)) {
+            out.extend(r.channels.iter().cloned());
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn kind_text(k: MessageKind) -> &'static str {
+    match k {
+        MessageKind::Firing => "firing",
+        MessageKind::Resolved => "resolved",
+        MessageKind::Reminder => "reminder",
+        MessageKind::Flapping => "flapping",
+        MessageKind::Test => "test",
+    }
+}
+
+fn build_event(
+    root: &RootConfig,
+    check: &Check,
+    run: &RunRecord,
+    n: &Notification,
+    previous: Option<Status>,
+    consecutive_failures: u32,
+    suppressed_dependents: Vec<String>,
+) -> AlertEvent {
+    let kind = MessageKind::from(n.kind);
+    AlertEvent {
+        event_id: format!(
+            "{}-{}-{}",
+            check.id,
+            run.started_at.timestamp_micros(),
+            kind_text(kind)
+        ),
+        kind,
+        reason: n.reason.clone(),
+        incident_id: n.incident_id.clone(),
+        fingerprint: fingerprint(&check.id),
+        check: CheckInfo {
+            id: check.id.clone(),
+            name: check.name.clone(),
+            description: check.def.description.trim().to_string(),
+            tags: check.def.tags.clone(),
+            schedule: check.def.schedule.to_string(),
+            timezone: check.zone.name().to_string(),
+        },
+        state: StateInfo {
+            current: run.status,
+            previous,
+            since: n.bad_since,
+            consecutive_failures,
+        },
+        result: ResultInfo {
+            summary: run.summary.clone(),
+            metrics: run.metrics.clone(),
+            facts: run.facts.clone(),
+            output_tail: output_tail(&run.observation),
+            started_at: run.started_at,
+            duration_ms: run.duration_ms,
+        },
+        suppressed_dependents,
+        url: root
+            .status_page_url
+            .as_ref()
+            .map(|u| format!("{}/checks/{}", u.trim_end_matches('/'), check.id)),
+        created_at: Utc::now(),
+    }
+}
+
+/// A stable, short id of a check (FNV-1a, hex): the same across restarts and versions.
+pub fn fingerprint(check_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in check_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// What a person reading the alert wants from the observation: the command's output, or the
+/// error the probe met.
+fn output_tail(obs: &serde_json::Value) -> Option<String> {
+    let mut parts = Vec::new();
+    for key in ["stdout_tail", "stderr_tail"] {
+        if let Some(s) = obs.get(key).and_then(|v| v.as_str())
+            && !s.trim().is_empty()
+        {
+            parts.push(s.to_string());
+        }
+    }
+    if parts.is_empty()
+        && let Some(e) = obs.get("error").and_then(|v| v.as_str())
+    {
+        parts.push(e.to_string());
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let text = parts.join("\n");
+    if text.len() <= OUTPUT_TAIL_BYTES {
+        return Some(text);
+    }
+    let mut start = text.len() - OUTPUT_TAIL_BYTES;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(text[start..].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Route, Severity};
+
+    #[test]
+    fn routing_by_severity_and_tag() {
+        let mut root = RootConfig::default();
+        root.routes.push(Route {
+            tags: vec!["backup".into()],
+            min_severity: Severity::Critical,
+            channels: vec!["pager".into()],
+        });
+        let policy = AlertingPolicy {
+            channels: vec!["mail".into()],
+            ..Default::default()
+        };
+        let tags = vec!["backup".to_string()];
+        assert_eq!(
+            destinations(&root, &policy, &tags, Status::Warning),
+            vec!["mail"]
+        );
+        assert_eq!(
+            destinations(&root, &policy, &tags, Status::Critical),
+            vec!["mail", "pager"]
+        );
+        assert_eq!(
+            destinations(&root, &policy, &[], Status::Critical),
+            vec!["mail"]
+        );
+        let strict = AlertingPolicy {
+            min_severity: Severity::Critical,
+            ..policy
+        };
+        assert!(destinations(&root, &strict, &[], Status::Warning).is_empty());
+    }
+
+    #[test]
+    fn output_tail_keeps_the_end() {
+        let long = "x".repeat(20_000) + "END";
+        let t = output_tail(&serde_json::json!({"stdout_tail": long})).unwrap_or_default();
+        assert_eq!(t.len(), OUTPUT_TAIL_BYTES);
+        assert!(t.ends_with("END"));
+        assert_eq!(
+            output_tail(&serde_json::json!({"error": "refused"})).as_deref(),
+            Some("refused")
+        );
+        assert_eq!(output_tail(&serde_json::json!({})), None);
+    }
+}
