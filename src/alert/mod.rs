@@ -5,6 +5,7 @@ pub mod channel;
 pub mod dispatch;
 pub mod email;
 pub mod event;
+pub mod formats;
 pub mod mute;
 pub mod outbox;
 pub mod policy;
