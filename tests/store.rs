@@ -295,6 +295,54 @@ fn batched_runs_update_state_like_single_ones() {
 }
 
 #[test]
+fn a_batch_of_interleaved_checks_ends_in_the_same_state_as_single_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = Store::open(&dir.path().join("single.db")).unwrap();
+    let batched = Store::open(&dir.path().join("batched.db")).unwrap();
+    let statuses = [
+        Status::Ok,
+        Status::Warning,
+        Status::Critical,
+        Status::Unknown,
+    ];
+    let mut runs = Vec::new();
+    for i in 0..60_i64 {
+        let check = ["x", "y", "z"][(i % 3) as usize];
+        let status = statuses[((i * 7 / 5) % 4) as usize];
+        let mut run = run_at(check, status, t0() + ChronoDuration::seconds(i));
+        if i % 4 == 0 {
+            run.trigger = Trigger::Manual;
+            run.scheduled_at = None;
+        }
+        let probe = match i % 5 {
+            0 => Some(json!({ "i": i })),
+            1 if i > 40 => Some(serde_json::Value::Null),
+            _ => None,
+        };
+        runs.push((run, probe));
+    }
+    // Part of the history already stored, so the batch continues existing states.
+    for (run, probe) in &runs[..10] {
+        single.record_run(run, probe.as_ref()).unwrap();
+        batched.record_run(run, probe.as_ref()).unwrap();
+    }
+    for (run, probe) in &runs[10..] {
+        single.record_run(run, probe.as_ref()).unwrap();
+    }
+    batched.record_runs(&runs[10..]).unwrap();
+    let a = serde_json::to_value(single.check_states().unwrap()).unwrap();
+    let b = serde_json::to_value(batched.check_states().unwrap()).unwrap();
+    assert_eq!(a, b);
+    for c in ["x", "y", "z"] {
+        assert_eq!(
+            single.probe_state(c).unwrap(),
+            batched.probe_state(c).unwrap(),
+            "{c}"
+        );
+    }
+}
+
+#[test]
 fn probe_state_round_trips_and_is_kept_when_none() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("patrol.db")).unwrap();

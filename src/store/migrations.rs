@@ -26,7 +26,6 @@ CREATE TABLE runs (
     attempts      INTEGER NOT NULL
 );
 CREATE INDEX runs_by_check ON runs (check_id, started_at);
-CREATE INDEX runs_by_time ON runs (started_at);
 
 -- One row per check. status/since/last_run are NULL until the check's first run (a row can
 -- exist earlier because the scheduler records next_run for checks that never ran).
