@@ -471,6 +471,33 @@ fn retention_by_age_deletes_only_old_runs() {
 }
 
 #[test]
+fn run_ids_are_not_reused_after_retention_deleted_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patrol.db");
+    let store = Store::open(&path).unwrap();
+    let old = Utc::now() - ChronoDuration::days(200);
+    let ids = store
+        .record_runs(&[
+            (run_at("a", Status::Ok, old), None),
+            (run_at("b", Status::Ok, old), None),
+        ])
+        .unwrap();
+    assert_eq!(
+        store
+            .apply_retention(Duration::from_secs(86_400), 0)
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.count_runs(None).unwrap(), 0);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let next = store
+        .record_run(&run_at("a", Status::Ok, Utc::now()), None)
+        .unwrap();
+    assert!(next > ids[1], "{next} reuses an id up to {}", ids[1]);
+}
+
+#[test]
 fn retention_by_count_keeps_newest_per_check() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("patrol.db")).unwrap();

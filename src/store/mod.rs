@@ -735,12 +735,19 @@ fn insert_runs<'r>(
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(runs.size_hint().0);
     let mut states: HashMap<&'r str, PendingState> = HashMap::new();
+    // Ids are handed out here (see `store_meta` in the schema); the write lock is held.
+    let first_id: i64 = tx
+        .prepare_cached(
+            "SELECT max(coalesce((SELECT max(id) FROM runs), 0), \
+             coalesce((SELECT value FROM store_meta WHERE key = 'runs_last_id'), 0)) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO runs (check_id, triggered_by, scheduled_at, started_at, duration_ms, \
+        "INSERT INTO runs (id, check_id, triggered_by, scheduled_at, started_at, duration_ms, \
          status, summary, metrics, facts, observation, attempts) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
-    for (run, probe_state) in runs {
+    for (id, (run, probe_state)) in (first_id..).zip(runs) {
         let started = time_text(run.started_at);
         insert.execute(rusqlite::params![
             run.check_id,
@@ -754,8 +761,9 @@ fn insert_runs<'r>(
             serde_json::to_string(&run.facts)?,
             observation_text(&run.observation, cap)?,
             run.attempts,
+            id,
         ])?;
-        ids.push(tx.last_insert_rowid());
+        ids.push(id);
         let state = match states.entry(run.check_id.as_str()) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(PendingState::load(tx, &run.check_id)?),
@@ -764,6 +772,13 @@ fn insert_runs<'r>(
     }
     for (check_id, state) in &states {
         state.save(tx, check_id)?;
+    }
+    if let Some(last) = ids.last() {
+        tx.prepare_cached(
+            "INSERT INTO store_meta (key, value) VALUES ('runs_last_id', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([last])?;
     }
     Ok(ids)
 }
