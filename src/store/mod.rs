@@ -164,6 +164,8 @@ const STATE_COLUMNS: &str = "check_id, status, since, consecutive, consecutive_b
 
 impl Store {
     /// Opens (creating it and its folders when missing) and migrates the store at `path`.
+    /// `path` must be a file: `:memory:` does not work, because the reader connection would
+    /// open a second, empty database.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
