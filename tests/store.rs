@@ -295,6 +295,54 @@ fn batched_runs_update_state_like_single_ones() {
 }
 
 #[test]
+fn a_batch_of_interleaved_checks_ends_in_the_same_state_as_single_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = Store::open(&dir.path().join("single.db")).unwrap();
+    let batched = Store::open(&dir.path().join("batched.db")).unwrap();
+    let statuses = [
+        Status::Ok,
+        Status::Warning,
+        Status::Critical,
+        Status::Unknown,
+    ];
+    let mut runs = Vec::new();
+    for i in 0..60_i64 {
+        let check = ["x", "y", "z"][(i % 3) as usize];
+        let status = statuses[((i * 7 / 5) % 4) as usize];
+        let mut run = run_at(check, status, t0() + ChronoDuration::seconds(i));
+        if i % 4 == 0 {
+            run.trigger = Trigger::Manual;
+            run.scheduled_at = None;
+        }
+        let probe = match i % 5 {
+            0 => Some(json!({ "i": i })),
+            1 if i > 40 => Some(serde_json::Value::Null),
+            _ => None,
+        };
+        runs.push((run, probe));
+    }
+    // Part of the history already stored, so the batch continues existing states.
+    for (run, probe) in &runs[..10] {
+        single.record_run(run, probe.as_ref()).unwrap();
+        batched.record_run(run, probe.as_ref()).unwrap();
+    }
+    for (run, probe) in &runs[10..] {
+        single.record_run(run, probe.as_ref()).unwrap();
+    }
+    batched.record_runs(&runs[10..]).unwrap();
+    let a = serde_json::to_value(single.check_states().unwrap()).unwrap();
+    let b = serde_json::to_value(batched.check_states().unwrap()).unwrap();
+    assert_eq!(a, b);
+    for c in ["x", "y", "z"] {
+        assert_eq!(
+            single.probe_state(c).unwrap(),
+            batched.probe_state(c).unwrap(),
+            "{c}"
+        );
+    }
+}
+
+#[test]
 fn probe_state_round_trips_and_is_kept_when_none() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("patrol.db")).unwrap();
@@ -420,6 +468,33 @@ fn retention_by_age_deletes_only_old_runs() {
     );
     assert_eq!(store.apply_retention(Duration::ZERO, 0).unwrap(), 0);
     assert_eq!(store.count_runs(None).unwrap(), 10);
+}
+
+#[test]
+fn run_ids_are_not_reused_after_retention_deleted_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patrol.db");
+    let store = Store::open(&path).unwrap();
+    let old = Utc::now() - ChronoDuration::days(200);
+    let ids = store
+        .record_runs(&[
+            (run_at("a", Status::Ok, old), None),
+            (run_at("b", Status::Ok, old), None),
+        ])
+        .unwrap();
+    assert_eq!(
+        store
+            .apply_retention(Duration::from_secs(86_400), 0)
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.count_runs(None).unwrap(), 0);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let next = store
+        .record_run(&run_at("a", Status::Ok, Utc::now()), None)
+        .unwrap();
+    assert!(next > ids[1], "{next} reuses an id up to {}", ids[1]);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 /// Version 1: runs and per-check state.
 const V1_RUNS_AND_STATE: &str = r#"
 CREATE TABLE runs (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT, -- AUTOINCREMENT: ids never reused after retention
+    id            INTEGER PRIMARY KEY,               -- never reused: see store_meta.runs_last_id
     check_id      TEXT    NOT NULL,
     triggered_by  TEXT    NOT NULL,                  -- schedule | misfire | manual
     scheduled_at  TEXT,                              -- RFC 3339 UTC, fixed width (sortable)
@@ -26,7 +26,14 @@ CREATE TABLE runs (
     attempts      INTEGER NOT NULL
 );
 CREATE INDEX runs_by_check ON runs (check_id, started_at);
-CREATE INDEX runs_by_time ON runs (started_at);
+
+-- Small facts about the store itself. `runs_last_id` is the highest run id ever handed out,
+-- so that ids stay unique after retention deleted the newest runs (AUTOINCREMENT would do the
+-- same but costs a write per row; this costs one per transaction).
+CREATE TABLE store_meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value
+) WITHOUT ROWID;
 
 -- One row per check. status/since/last_run are NULL until the check's first run (a row can
 -- exist earlier because the scheduler records next_run for checks that never ran).

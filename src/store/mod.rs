@@ -25,6 +25,7 @@ use codec::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -165,6 +166,8 @@ const STATE_COLUMNS: &str = "check_id, status, since, consecutive, consecutive_b
 
 impl Store {
     /// Opens (creating it and its folders when missing) and migrates the store at `path`.
+    /// `path` must be a file: `:memory:` does not work, because the reader connection would
+    /// open a second, empty database.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -260,9 +263,11 @@ impl Store {
         let cap = self.observation_cap.load(Ordering::Relaxed);
         let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = insert_run(&tx, run, probe_state, cap)?;
+        let ids = insert_runs(&tx, std::iter::once((run, probe_state)), cap)?;
         tx.commit()?;
-        Ok(id)
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::Other("no run id after insert".into()))
     }
 
     /// [`Store::record_run`] for many runs in one transaction (in order). Returns their ids.
@@ -273,10 +278,7 @@ impl Store {
         let cap = self.observation_cap.load(Ordering::Relaxed);
         let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut ids = Vec::with_capacity(runs.len());
-        for (run, probe_state) in runs {
-            ids.push(insert_run(&tx, run, probe_state.as_ref(), cap)?);
-        }
+        let ids = insert_runs(&tx, runs.iter().map(|(r, p)| (r, p.as_ref())), cap)?;
         tx.commit()?;
         Ok(ids)
     }
@@ -473,55 +475,60 @@ impl Store {
     ) -> Result<usize, StoreError> {
         // Fail early on a read-only store rather than after the reads below.
         drop(self.writer()?);
+        // An age too large for chrono is no limit at all.
+        let cutoff = (!max_age.is_zero())
+            .then(|| chrono::Duration::from_std(max_age).ok())
+            .flatten()
+            .and_then(|age| Utc::now().checked_sub_signed(age))
+            .map(time_text);
+        if cutoff.is_none() && max_runs_per_check == 0 {
+            return Ok(0);
+        }
+        // Per check, so that both limits use the (check_id, started_at) index and inserts
+        // need no second index on started_at.
+        let checks: Vec<String> = {
+            let conn = self.reader();
+            // A loose index scan: one index seek per check, not one step per run.
+            let mut stmt = conn.prepare(
+                "WITH RECURSIVE c(id) AS ( \
+                   SELECT min(check_id) FROM runs \
+                   UNION ALL \
+                   SELECT (SELECT min(check_id) FROM runs WHERE check_id > c.id) \
+                   FROM c WHERE c.id IS NOT NULL) \
+                 SELECT id FROM c WHERE id IS NOT NULL",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
         let mut deleted = 0;
-        if !max_age.is_zero() {
-            // An age too large for chrono is no limit at all.
-            let cutoff = chrono::Duration::from_std(max_age)
-                .ok()
-                .and_then(|age| Utc::now().checked_sub_signed(age));
-            if let Some(cutoff) = cutoff {
-                let cutoff = time_text(cutoff);
+        for check_id in checks {
+            if let Some(cutoff) = &cutoff {
                 deleted += self.delete_in_batches(
-                    "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE started_at < ?2 \
-                     ORDER BY started_at LIMIT ?1)",
-                    &[&cutoff],
+                    "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE check_id = ?2 \
+                     AND started_at < ?3 LIMIT ?1)",
+                    &[&check_id, cutoff],
                 )?;
             }
-        }
-        if max_runs_per_check > 0 {
-            let checks: Vec<String> = {
-                let conn = self.reader();
-                // A loose index scan: one index seek per check, not one step per run.
-                let mut stmt = conn.prepare(
-                    "WITH RECURSIVE c(id) AS ( \
-                       SELECT min(check_id) FROM runs \
-                       UNION ALL \
-                       SELECT (SELECT min(check_id) FROM runs WHERE check_id > c.id) \
-                       FROM c WHERE c.id IS NOT NULL) \
-                     SELECT id FROM c WHERE id IS NOT NULL",
+            if max_runs_per_check == 0 {
+                continue;
+            }
+            // The newest run that must go; it and everything older are deleted.
+            let first_to_delete: Option<(String, i64)> = self
+                .reader()
+                .prepare_cached(
+                    "SELECT started_at, id FROM runs WHERE check_id = ?1 \
+                     ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?2",
+                )?
+                .query_row(rusqlite::params![check_id, max_runs_per_check], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            if let Some((started, id)) = first_to_delete {
+                deleted += self.delete_in_batches(
+                    "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE check_id = ?2 \
+                     AND (started_at < ?3 OR (started_at = ?3 AND id <= ?4)) LIMIT ?1)",
+                    &[&check_id, &started, &id],
                 )?;
-                stmt.query_map([], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?
-            };
-            for check_id in checks {
-                // The newest run that must go; it and everything older are deleted.
-                let first_to_delete: Option<(String, i64)> = self
-                    .reader()
-                    .prepare_cached(
-                        "SELECT started_at, id FROM runs WHERE check_id = ?1 \
-                         ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?2",
-                    )?
-                    .query_row(rusqlite::params![check_id, max_runs_per_check], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                if let Some((started, id)) = first_to_delete {
-                    deleted += self.delete_in_batches(
-                        "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE check_id = ?2 \
-                         AND (started_at < ?3 OR (started_at = ?3 AND id <= ?4)) LIMIT ?1)",
-                        &[&check_id, &started, &id],
-                    )?;
-                }
             }
         }
         Ok(deleted)
@@ -597,123 +604,187 @@ fn with_path(e: StoreError, path: &Path) -> StoreError {
     }
 }
 
-/// The previous state columns `insert_run` needs.
-struct PrevState {
+/// A check's state row while runs are being applied to it (in text form, as stored).
+struct PendingState {
     status: Option<String>,
     since: Option<String>,
     consecutive: i64,
     consecutive_bad: i64,
     consecutive_ok: i64,
+    last_run: String,
+    last_duration_ms: i64,
+    summary: String,
     last_scheduled_at: Option<String>,
+    /// Some(new value) when a run replaced the probe state (Some(None) clears it).
+    probe_state: Option<Option<String>>,
 }
 
-fn insert_run(
-    tx: &Transaction<'_>,
-    run: &RunRecord,
-    probe_state: Option<&serde_json::Value>,
-    cap: usize,
-) -> Result<i64, StoreError> {
-    let started = time_text(run.started_at);
-    tx.prepare_cached(
-        "INSERT INTO runs (check_id, triggered_by, scheduled_at, started_at, duration_ms, \
-         status, summary, metrics, facts, observation, attempts) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(rusqlite::params![
-        run.check_id,
-        trigger_text(run.trigger),
-        run.scheduled_at.map(time_text),
-        started,
-        to_i64(run.duration_ms),
-        run.status.as_str(),
-        run.summary,
-        metrics_text(&run.metrics)?,
-        serde_json::to_string(&run.facts)?,
-        observation_text(&run.observation, cap)?,
-        run.attempts,
-    ])?;
-    let id = tx.last_insert_rowid();
+impl PendingState {
+    fn load(tx: &Transaction<'_>, check_id: &str) -> Result<PendingState, StoreError> {
+        let prev = tx
+            .prepare_cached(
+                "SELECT status, since, consecutive, consecutive_bad, consecutive_ok, \
+                 last_scheduled_at FROM check_state WHERE check_id = ?1",
+            )?
+            .query_row([check_id], |r| {
+                Ok(PendingState {
+                    status: r.get(0)?,
+                    since: r.get(1)?,
+                    consecutive: r.get(2)?,
+                    consecutive_bad: r.get(3)?,
+                    consecutive_ok: r.get(4)?,
+                    last_run: String::new(),
+                    last_duration_ms: 0,
+                    summary: String::new(),
+                    last_scheduled_at: r.get(5)?,
+                    probe_state: None,
+                })
+            })
+            .optional()?;
+        Ok(prev.unwrap_or(PendingState {
+            status: None,
+            since: None,
+            consecutive: 0,
+            consecutive_bad: 0,
+            consecutive_ok: 0,
+            last_run: String::new(),
+            last_duration_ms: 0,
+            summary: String::new(),
+            last_scheduled_at: None,
+            probe_state: None,
+        }))
+    }
 
-    let prev: Option<PrevState> = tx
-        .prepare_cached(
-            "SELECT status, since, consecutive, consecutive_bad, consecutive_ok, \
-             last_scheduled_at FROM check_state WHERE check_id = ?1",
-        )?
-        .query_row([&run.check_id], |r| {
-            Ok(PrevState {
-                status: r.get(0)?,
-                since: r.get(1)?,
-                consecutive: r.get(2)?,
-                consecutive_bad: r.get(3)?,
-                consecutive_ok: r.get(4)?,
-                last_scheduled_at: r.get(5)?,
-            })
-        })
-        .optional()?;
-    let status = run.status.as_str();
-    let (since, consecutive, prev_bad, prev_ok, prev_sched) = match prev {
-        Some(p) if p.status.as_deref() == Some(status) => (
-            p.since.unwrap_or_else(|| started.clone()),
-            p.consecutive.saturating_add(1),
-            p.consecutive_bad,
-            p.consecutive_ok,
-            p.last_scheduled_at,
-        ),
-        Some(p) => (
-            started.clone(),
-            1,
-            p.consecutive_bad,
-            p.consecutive_ok,
-            p.last_scheduled_at,
-        ),
-        None => (started.clone(), 1, 0, 0, None),
-    };
-    let (consecutive_bad, consecutive_ok) = if run.status == Status::Ok {
-        (0, prev_ok.saturating_add(1))
-    } else {
-        (prev_bad.saturating_add(1), 0)
-    };
-    // Only schedule-driven runs move the misfire anchor, and never backwards.
-    let last_scheduled_at = match (run.trigger, run.scheduled_at) {
-        (Trigger::Schedule | Trigger::Misfire, Some(at)) => {
-            let at = time_text(at);
-            Some(match prev_sched {
-                Some(p) if p > at => p,
-                _ => at,
-            })
+    /// Folds one run into the state: a status change restarts `since` and `consecutive`.
+    fn apply(
+        &mut self,
+        run: &RunRecord,
+        started: &str,
+        probe_state: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let status = run.status.as_str();
+        if self.status.as_deref() == Some(status) && self.since.is_some() {
+            self.consecutive = self.consecutive.saturating_add(1);
+        } else {
+            self.status = Some(status.to_string());
+            self.since = Some(started.to_string());
+            self.consecutive = 1;
         }
-        _ => prev_sched,
-    };
-    let probe_text = match probe_state {
-        Some(serde_json::Value::Null) | None => None,
-        Some(v) => Some(serde_json::to_string(v)?),
-    };
-    tx.prepare_cached(
-        "INSERT INTO check_state (check_id, status, since, consecutive, consecutive_bad, \
-         consecutive_ok, last_run, last_duration_ms, summary, last_scheduled_at, probe_state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (check_id) DO UPDATE SET status = excluded.status, \
-         since = excluded.since, consecutive = excluded.consecutive, \
-         consecutive_bad = excluded.consecutive_bad, consecutive_ok = excluded.consecutive_ok, \
-         last_run = excluded.last_run, last_duration_ms = excluded.last_duration_ms, \
-         summary = excluded.summary, last_scheduled_at = excluded.last_scheduled_at, \
-         probe_state = CASE WHEN ?12 THEN excluded.probe_state ELSE check_state.probe_state END",
-    )?
-    .execute(rusqlite::params![
-        run.check_id,
-        status,
-        since,
-        consecutive,
-        consecutive_bad,
-        consecutive_ok,
-        started,
-        to_i64(run.duration_ms),
-        run.summary,
-        last_scheduled_at,
-        probe_text,
-        probe_state.is_some(),
-    ])?;
-    Ok(id)
+        if run.status == Status::Ok {
+            self.consecutive_bad = 0;
+            self.consecutive_ok = self.consecutive_ok.saturating_add(1);
+        } else {
+            self.consecutive_bad = self.consecutive_bad.saturating_add(1);
+            self.consecutive_ok = 0;
+        }
+        self.last_run = started.to_string();
+        self.last_duration_ms = to_i64(run.duration_ms);
+        self.summary.clone_from(&run.summary);
+        // Only schedule-driven runs move the misfire anchor, and never backwards.
+        if let (Trigger::Schedule | Trigger::Misfire, Some(at)) = (run.trigger, run.scheduled_at) {
+            let at = time_text(at);
+            if self
+                .last_scheduled_at
+                .as_ref()
+                .is_none_or(|prev| *prev < at)
+            {
+                self.last_scheduled_at = Some(at);
+            }
+        }
+        match probe_state {
+            None => {}
+            Some(serde_json::Value::Null) => self.probe_state = Some(None),
+            Some(v) => self.probe_state = Some(Some(serde_json::to_string(v)?)),
+        }
+        Ok(())
+    }
+
+    fn save(&self, tx: &Transaction<'_>, check_id: &str) -> Result<(), StoreError> {
+        tx.prepare_cached(
+            "INSERT INTO check_state (check_id, status, since, consecutive, consecutive_bad, \
+             consecutive_ok, last_run, last_duration_ms, summary, last_scheduled_at, \
+             probe_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (check_id) DO UPDATE SET status = excluded.status, \
+             since = excluded.since, consecutive = excluded.consecutive, \
+             consecutive_bad = excluded.consecutive_bad, \
+             consecutive_ok = excluded.consecutive_ok, last_run = excluded.last_run, \
+             last_duration_ms = excluded.last_duration_ms, summary = excluded.summary, \
+             last_scheduled_at = excluded.last_scheduled_at, probe_state = CASE WHEN ?12 \
+             THEN excluded.probe_state ELSE check_state.probe_state END",
+        )?
+        .execute(rusqlite::params![
+            check_id,
+            self.status,
+            self.since,
+            self.consecutive,
+            self.consecutive_bad,
+            self.consecutive_ok,
+            self.last_run,
+            self.last_duration_ms,
+            self.summary,
+            self.last_scheduled_at,
+            self.probe_state.clone().flatten(),
+            self.probe_state.is_some(),
+        ])?;
+        Ok(())
+    }
+}
+
+/// Inserts runs (in order) and updates their checks' states, inside `tx`. Each check's
+/// state is read and written once per call, however many of its runs the call holds.
+fn insert_runs<'r>(
+    tx: &Transaction<'_>,
+    runs: impl Iterator<Item = (&'r RunRecord, Option<&'r serde_json::Value>)>,
+    cap: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(runs.size_hint().0);
+    let mut states: HashMap<&'r str, PendingState> = HashMap::new();
+    // Ids are handed out here (see `store_meta` in the schema); the write lock is held.
+    let first_id: i64 = tx
+        .prepare_cached(
+            "SELECT max(coalesce((SELECT max(id) FROM runs), 0), \
+             coalesce((SELECT value FROM store_meta WHERE key = 'runs_last_id'), 0)) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO runs (id, check_id, triggered_by, scheduled_at, started_at, duration_ms, \
+         status, summary, metrics, facts, observation, attempts) \
+         VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (id, (run, probe_state)) in (first_id..).zip(runs) {
+        let started = time_text(run.started_at);
+        insert.execute(rusqlite::params![
+            run.check_id,
+            trigger_text(run.trigger),
+            run.scheduled_at.map(time_text),
+            started,
+            to_i64(run.duration_ms),
+            run.status.as_str(),
+            run.summary,
+            metrics_text(&run.metrics)?,
+            serde_json::to_string(&run.facts)?,
+            observation_text(&run.observation, cap)?,
+            run.attempts,
+            id,
+        ])?;
+        ids.push(id);
+        let state = match states.entry(run.check_id.as_str()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(PendingState::load(tx, &run.check_id)?),
+        };
+        state.apply(run, &started, probe_state)?;
+    }
+    for (check_id, state) in &states {
+        state.save(tx, check_id)?;
+    }
+    if let Some(last) = ids.last() {
+        tx.prepare_cached(
+            "INSERT INTO store_meta (key, value) VALUES ('runs_last_id', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([last])?;
+    }
+    Ok(ids)
 }
 
 fn state_from_row(row: &rusqlite::Row<'_>) -> Result<CheckState, StoreError> {
