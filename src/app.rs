@@ -1,5 +1,6 @@
 //! A loaded configuration with its rules compiled: what `run`, `validate` and the daemon use.
 
+use crate::alert::channel::Channel;
 use crate::config::{self, Check, Config, Diagnostic, RuleRef};
 use crate::rule::{CompiledRule, RuleEngine, RuleError};
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ pub struct App {
     pub engine: Arc<RuleEngine>,
     /// Compiled rule of each check that has one, by check id.
     pub rules: HashMap<String, Arc<CompiledRule>>,
+    /// The notification channels, by name.
+    pub channels: HashMap<String, Arc<dyn Channel>>,
 }
 
 impl App {
@@ -62,12 +65,15 @@ impl App {
             }
         }
         config.checks = usable;
+        let (channels, channel_problems) = crate::alert::channels::build_channels(&config);
+        problems.extend(channel_problems);
         problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         Ok((
             App {
                 config,
                 engine,
                 rules,
+                channels,
             },
             problems,
         ))

@@ -2,6 +2,7 @@
 //! channels that deliver (one file each).
 
 pub mod channel;
+pub mod channels;
 pub mod dispatch;
 pub mod email;
 pub mod event;

@@ -41,6 +41,20 @@ impl Default for DeliveryOptions {
     }
 }
 
+impl DeliveryOptions {
+    /// The options a root configuration asks for.
+    pub fn from_config(root: &crate::config::RootConfig) -> DeliveryOptions {
+        DeliveryOptions {
+            group_window: root.group_window.as_duration(),
+            max_age: root.delivery.max_age.as_duration(),
+            first_backoff: root.delivery.first_backoff.as_duration(),
+            max_backoff: root.delivery.max_backoff.as_duration(),
+            send_timeout: root.delivery.timeout.as_duration(),
+            ..DeliveryOptions::default()
+        }
+    }
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
@@ -49,23 +63,38 @@ pub struct PassReport {
     pub failed: usize,
 }
 
+type Channels = HashMap<String, Arc<dyn Channel>>;
+
 pub struct Deliverer {
     store: Arc<Store>,
-    channels: HashMap<String, Arc<dyn Channel>>,
-    opts: DeliveryOptions,
+    // Replaced on reload; a pass works on the map it started with.
+    channels: std::sync::RwLock<Arc<Channels>>,
+    opts: std::sync::RwLock<DeliveryOptions>,
 }
 
 impl Deliverer {
-    pub fn new(
-        store: Arc<Store>,
-        channels: HashMap<String, Arc<dyn Channel>>,
-        opts: DeliveryOptions,
-    ) -> Self {
+    pub fn new(store: Arc<Store>, channels: Channels, opts: DeliveryOptions) -> Self {
         Deliverer {
             store,
-            channels,
-            opts,
+            channels: std::sync::RwLock::new(Arc::new(channels)),
+            opts: std::sync::RwLock::new(opts),
         }
+    }
+
+    /// Uses a reloaded configuration's channels and options from the next pass on.
+    pub fn reconfigure(&self, channels: Channels, opts: DeliveryOptions) {
+        *self
+            .channels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(channels);
+        *self.opts.write().unwrap_or_else(std::sync::PoisonError::into_inner) = opts;
+    }
+
+    fn options(&self) -> DeliveryOptions {
+        self.opts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends every due group once.
@@ -75,7 +104,9 @@ impl Deliverer {
         for row in rows {
             by_channel.entry(row.channel.clone()).or_default().push(row);
         }
-        let window = chrono::Duration::from_std(self.opts.group_window).unwrap_or_default();
+        let opts = self.options();
+        let channels = self.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let window = chrono::Duration::from_std(opts.group_window).unwrap_or_default();
         let mut report = PassReport::default();
         for (name, rows) in by_channel {
             // First attempts wait until the window since the oldest alert has passed, so
@@ -84,8 +115,8 @@ impl Deliverer {
                 .into_iter()
                 .filter(|r| r.attempts > 0 || r.created_at + window <= now)
                 .collect();
-            for group in eligible.chunks(self.opts.max_group.max(1)) {
-                self.deliver_group(&name, group, now, &mut report).await?;
+            for group in eligible.chunks(opts.max_group.max(1)) {
+                self.deliver_group(&channels, &opts, &name, group, now, &mut report).await?;
             }
         }
         Ok(report)
@@ -93,13 +124,15 @@ impl Deliverer {
 
     async fn deliver_group(
         &self,
+        channels: &Channels,
+        opts: &DeliveryOptions,
         name: &str,
         group: &[OutboxRow],
         now: DateTime<Utc>,
         report: &mut PassReport,
     ) -> Result<(), StoreError> {
         let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
-        let Some(channel) = self.channels.get(name) else {
+        let Some(channel) = channels.get(name) else {
             self.store
                 .mark_failed(&ids, &format!("channel `{name}` is not configured"))?;
             report.failed += ids.len();
@@ -124,11 +157,11 @@ impl Deliverer {
         if events.is_empty() {
             return Ok(());
         }
-        let result = match tokio::time::timeout(self.opts.send_timeout, channel.send(&events)).await
+        let result = match tokio::time::timeout(opts.send_timeout, channel.send(&events)).await
         {
             Ok(r) => r,
             Err(_) => Err(DeliveryError::Transient {
-                message: format!("no answer within {}s", self.opts.send_timeout.as_secs()),
+                message: format!("no answer within {}s", opts.send_timeout.as_secs()),
                 retry_after: None,
             }),
         };
@@ -152,7 +185,7 @@ impl Deliverer {
                 let oldest = group.iter().map(|r| r.created_at).min().unwrap_or(now);
                 let age = (now - oldest).to_std().unwrap_or_default();
                 let attempts = group.iter().map(|r| r.attempts).max().unwrap_or(0);
-                if age >= self.opts.max_age {
+                if age >= opts.max_age {
                     let msg = format!(
                         "gave up after {} attempts over {}: {message}",
                         attempts + 1,
@@ -162,7 +195,7 @@ impl Deliverer {
                     self.store.mark_failed(&ids, &msg)?;
                     report.failed += ids.len();
                 } else {
-                    let delay = backoff(&self.opts, attempts, retry_after);
+                    let delay = backoff(opts, attempts, retry_after);
                     tracing::warn!(channel = name, alerts = ids.len(), error = %message,
                         retry_in = %humantime::format_duration(delay), "delivery failed; will retry");
                     let next = now + chrono::Duration::from_std(delay).unwrap_or_default();

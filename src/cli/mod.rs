@@ -1,6 +1,7 @@
 //! The `patrol` command line: one file per subcommand. This is glue: it loads, calls the
 //! library and prints.
 
+mod alert;
 mod alerts;
 mod history;
 mod output;
@@ -87,6 +88,11 @@ pub enum Command {
         #[command(subcommand)]
         command: silence::SilenceCommand,
     },
+    /// Channels: send a test message.
+    Alert {
+        #[command(subcommand)]
+        command: alert::AlertCommand,
+    },
     /// Notifications queued by the daemon and what became of them.
     Alerts(alerts::AlertsArgs),
     /// Print the JSON Schema of check files (for yaml-language-server).
@@ -129,5 +135,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Schema { root } => schema::schema(root),
         Command::Silence { command } => silence::silence(&cli.config, command),
         Command::Alerts(args) => alerts::alerts(&cli.config, args),
+        Command::Alert { command } => alert::alert(&cli.config, command).await,
     }
 }

@@ -62,6 +62,9 @@ pub struct RootConfig {
     /// Default: 30s.
     #[serde(default = "default_group_window")]
     pub group_window: Dur,
+    /// Retries of failed deliveries.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     /// The daily report. Default: none.
     pub report: Option<ReportConfig>,
     /// Base URL of the status page, for links in alerts (`{url}/checks/{id}`).
@@ -70,6 +73,50 @@ pub struct RootConfig {
 
 fn default_group_window() -> Dur {
     Dur::secs(30)
+}
+
+/// How failed deliveries are retried: transient failures (connection refused, timeouts, SMTP
+/// 4xx, HTTP 5xx/429) again after `first_backoff`, doubling up to `max_backoff` (or when the
+/// receiver's Retry-After says), until `max_age`; permanent ones (SMTP 5xx, HTTP 4xx) never.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Wait before the first retry. Default: 10s.
+    #[serde(default = "default_first_backoff")]
+    pub first_backoff: Dur,
+    /// Longest wait between retries. Default: 15m.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: Dur,
+    /// Give up (and mark the notification failed) after this long. Default: 24h.
+    #[serde(default = "default_delivery_max_age")]
+    pub max_age: Dur,
+    /// Longest one delivery attempt may take. Default: 60s.
+    #[serde(default = "default_send_timeout")]
+    pub timeout: Dur,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            first_backoff: default_first_backoff(),
+            max_backoff: default_max_backoff(),
+            max_age: default_delivery_max_age(),
+            timeout: default_send_timeout(),
+        }
+    }
+}
+
+fn default_first_backoff() -> Dur {
+    Dur::secs(10)
+}
+fn default_max_backoff() -> Dur {
+    Dur::secs(15 * 60)
+}
+fn default_delivery_max_age() -> Dur {
+    Dur::secs(24 * 3600)
+}
+fn default_send_timeout() -> Dur {
+    Dur::secs(60)
 }
 
 impl Default for RootConfig {
@@ -90,6 +137,7 @@ impl Default for RootConfig {
             routes: Vec::new(),
             maintenance: Vec::new(),
             group_window: default_group_window(),
+            delivery: DeliveryConfig::default(),
             report: None,
             status_page_url: None,
         }

@@ -4,9 +4,10 @@ use super::housekeeping::{self, Retention, SharedRetention};
 use super::plan::Plan;
 use super::reload::{self, DEBOUNCE};
 use super::{Command, DaemonControl, DaemonError, DaemonOptions, missed_run, same_schedule};
+use crate::alert::dispatch::execute_with_alerts;
+use crate::alert::outbox::{Deliverer, DeliveryOptions};
 use crate::app::App;
 use crate::config::{Check, Misfire};
-use crate::runner;
 use crate::status::Status;
 use crate::store::{RunRecord, Store, Trigger};
 use chrono::{DateTime, Utc};
@@ -69,6 +70,8 @@ struct Daemon {
     /// The wall clock at the last wake-up, to notice it moving back.
     last_now: DateTime<Utc>,
     watcher: Option<notify::RecommendedWatcher>,
+    /// Sends what the outbox holds; reconfigured on reload.
+    deliverer: Arc<Deliverer>,
 }
 
 pub(super) async fn run(
@@ -124,6 +127,18 @@ pub(super) async fn run(
         }
     };
 
+    // Delivery runs beside the scheduler: a slow SMTP server never delays a check.
+    let deliverer = Arc::new(Deliverer::new(
+        store.clone(),
+        app.channels.clone(),
+        DeliveryOptions::from_config(&app.config.root),
+    ));
+    let (deliver_stop, deliver_rx) = tokio::sync::watch::channel(false);
+    let delivery = tokio::spawn({
+        let d = deliverer.clone();
+        async move { d.run(deliver_rx).await }
+    });
+
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
     let permits = app.config.root.concurrency.max(1);
     let mut d = Daemon {
@@ -143,6 +158,7 @@ pub(super) async fn run(
         fs_tx,
         last_now: Utc::now(),
         watcher: None,
+        deliverer,
     };
     d.start_up();
     d.rewatch();
@@ -176,6 +192,9 @@ pub(super) async fn run(
         tracing::debug!("housekeeping scheduler shutdown: {e}");
     }
     d.shut_down(&mut control).await;
+    // Undelivered notifications stay in the outbox for the next start.
+    let _ = deliver_stop.send(true);
+    let _ = delivery.await;
     Ok(())
 }
 
@@ -374,6 +393,10 @@ impl Daemon {
             );
         }
         self.resize(app.config.root.concurrency);
+        self.deliverer.reconfigure(
+            app.channels.clone(),
+            DeliveryOptions::from_config(&app.config.root),
+        );
         self.store
             .set_observation_cap(app.config.root.store.max_observation_bytes);
         forget_removed(&self.store, &app);
@@ -584,14 +607,15 @@ impl RunJob {
                 started_at: Utc::now(),
             },
         );
-        let result = runner::execute(
+        let result = execute_with_alerts(
             &self.app,
             &self.store,
             &self.check,
             self.trigger,
             self.scheduled_at,
         )
-        .await;
+        .await
+        .map(|(record, _)| record);
         // Same poll as the store write inside `execute`: a shutdown abort cannot come between
         // "stored" and "no longer in flight".
         lock(&self.inflight).remove(&task);

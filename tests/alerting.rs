@@ -1,0 +1,280 @@
+//! Alerting end to end: the real daemon, a real webhook receiver that verifies Standard
+//! Webhooks signatures with an independent implementation, outages, and a SIGKILL with
+//! deliveries pending. Every alert must arrive exactly once.
+
+mod common;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use common::{stdout, write_tree};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Clone, Debug)]
+struct Request {
+    id: String,
+    body: serde_json::Value,
+    status: u16,
+}
+
+#[derive(Default)]
+struct Receiver {
+    /// Answers to give, in order; 200 once they run out.
+    script: VecDeque<(u16, Option<&'static str>)>,
+    requests: Vec<Request>,
+}
+
+type Shared = Arc<Mutex<Receiver>>;
+
+async fn hook(State(r): State<Shared>, headers: HeaderMap, body: String) -> impl IntoResponse {
+    // Verify with svix's reference implementation of the spec, not patrol's own code.
+    let wh = standardwebhooks::Webhook::new(SECRET).expect("secret");
+    let verified = wh.verify(body.as_bytes(), &headers).is_ok();
+    let mut st = r.lock().expect("lock");
+    let (status, retry_after) = if verified {
+        st.script.pop_front().unwrap_or((200, None))
+    } else {
+        (401, None)
+    };
+    st.requests.push(Request {
+        id: headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        status,
+    });
+    let mut h = HeaderMap::new();
+    if let Some(ra) = retry_after {
+        h.insert("retry-after", ra.parse().expect("header"));
+    }
+    (StatusCode::from_u16(status).expect("status"), h, "thanks")
+}
+
+/// Starts a receiver on `port` (0: any) in a thread of its own; returns its port.
+fn start_receiver(shared: Shared, port: u16) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+            tx.send(listener.local_addr().expect("addr").port()).expect("send");
+            let app = axum::Router::new()
+                .route("/hook", axum::routing::post(hook))
+                .with_state(shared);
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).expect("receiver started")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn setup(dir: &Path, port: u16) -> PathBuf {
+    let flag = dir.join("bad");
+    let root = format!(
+        r#"store: {{ path: patrol.db }}
+group_window: 1s
+delivery: {{ first_backoff: 1s, max_backoff: 2s, max_age: 1h }}
+alerting:
+  channels: [hook]
+  flapping: {{ enabled: false }}
+channels:
+  hook:
+    webhook:
+      url: http://127.0.0.1:{port}/hook
+      secret: "{SECRET}"
+"#
+    );
+    let check = format!(
+        r#"id: backup-job
+name: Nightly backup job
+description: The backup job's flag file; remove it to recover.
+schedule: every 1s
+probe:
+  command:
+    argv: [sh, -c, 'if [ -f "$0" ]; then echo "BACKUP CRITICAL - job failed"; exit 2; fi; echo "BACKUP OK"', "{}"]
+"#,
+        flag.display()
+    );
+    write_tree(dir, &[("patrol.yaml", &root), ("checks/backup.yaml", &check)]);
+    dir.join("patrol.yaml")
+}
+
+fn daemon(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_patrol"))
+        .arg("--config")
+        .arg(config)
+        .arg("daemon")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon")
+}
+
+fn stop(mut child: Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn accepted(shared: &Shared) -> Vec<Request> {
+    let st = shared.lock().expect("lock");
+    st.requests.iter().filter(|r| r.status == 200).cloned().collect()
+}
+
+fn event_types(reqs: &[Request]) -> Vec<String> {
+    reqs.iter()
+        .flat_map(|r| r.body["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn alerts_json(config: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    try_alerts_json(config, args).unwrap_or_else(|e| panic!("patrol alerts: {e}"))
+}
+
+/// `patrol alerts --json`; an error while the daemon has not created the store yet.
+fn try_alerts_json(config: &Path, args: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+    let out = common::patrol(config, &[&["alerts", "--json"], args].concat());
+    serde_json::from_slice(&out.stdout).map_err(|_| common::stderr(&out))
+}
+
+#[test]
+fn outages_are_retried_and_every_alert_arrives_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared: Shared = Arc::default();
+    // A 500, then a 429 asking for a 1 s pause, then success.
+    shared.lock().expect("lock").script = VecDeque::from([(500, None), (429, Some("1"))]);
+    let port = start_receiver(shared.clone(), 0);
+    let config = setup(dir.path(), port);
+    let child = daemon(&config);
+
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    wait_for("the firing to be accepted", 60, || !accepted(&shared).is_empty());
+    let firing = accepted(&shared)[0].clone();
+    assert_eq!(event_types(&[firing.clone()]), ["firing"]);
+    let event = &firing.body["events"][0];
+    assert_eq!(event["check"]["id"], "backup-job");
+    assert_eq!(event["state"]["current"], "critical");
+    assert_eq!(event["result"]["summary"], "BACKUP CRITICAL - job failed");
+    {
+        let st = shared.lock().expect("lock");
+        let tries: Vec<&Request> = st.requests.iter().filter(|r| r.id == firing.id).collect();
+        assert_eq!(
+            tries.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [500, 429, 200],
+            "retried with the same webhook-id"
+        );
+    }
+
+    std::fs::remove_file(dir.path().join("bad")).expect("unflag");
+    wait_for("the resolve", 60, || accepted(&shared).len() >= 2);
+    // Nothing more arrives: no duplicates, no reminders (none configured).
+    std::thread::sleep(Duration::from_secs(4));
+    let got = accepted(&shared);
+    assert_eq!(event_types(&got), ["firing", "resolved"], "{got:?}");
+    assert_eq!(got[1].body["events"][0]["incident_id"], event["incident_id"]);
+
+    let rows = alerts_json(&config, &[]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["state"] == "sent"));
+    let firing_row = rows.iter().find(|r| r["kind"] == "firing").expect("firing row");
+    assert_eq!(firing_row["attempts"], 3);
+    assert!(firing_row["response"].as_str().unwrap_or_default().starts_with("HTTP 200"));
+    stop(child);
+}
+
+#[test]
+fn pending_deliveries_survive_sigkill_and_arrive_once_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port(); // the receiver is down at first: connection refused
+    let config = setup(dir.path(), port);
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    let mut child = daemon(&config);
+    wait_for("a failed delivery attempt", 60, || {
+        try_alerts_json(&config, &["--pending"])
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r["attempts"].as_u64().unwrap_or(0) >= 1)
+    });
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let shared: Shared = Arc::default();
+    start_receiver(shared.clone(), port);
+    let child = daemon(&config);
+    wait_for("the firing after the restart", 60, || !accepted(&shared).is_empty());
+    std::thread::sleep(Duration::from_secs(4));
+    let got = accepted(&shared);
+    assert_eq!(event_types(&got), ["firing"], "exactly once: {got:?}");
+    let rows = alerts_json(&config, &[]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["state"], "sent");
+    stop(child);
+}
+
+#[test]
+fn a_rejected_delivery_is_not_retried_and_is_listed_as_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared: Shared = Arc::default();
+    shared.lock().expect("lock").script = VecDeque::from([(400, None)]);
+    let port = start_receiver(shared.clone(), 0);
+    let config = setup(dir.path(), port);
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    let child = daemon(&config);
+    wait_for("the failed row", 60, || {
+        !try_alerts_json(&config, &["--failed"]).unwrap_or_default().is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(shared.lock().expect("lock").requests.len(), 1, "a 400 is not retried");
+    let failed = alerts_json(&config, &["--failed"]);
+    assert!(failed[0]["last_error"].as_str().unwrap_or_default().contains("400"), "{failed:?}");
+    let table = stdout(&common::patrol(&config, &["alerts"]));
+    assert!(table.contains("FAILED"), "{table}");
+    stop(child);
+}
+
+#[test]
+fn a_silence_holds_the_alert_and_its_end_announces_the_still_bad_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared: Shared = Arc::default();
+    let port = start_receiver(shared.clone(), 0);
+    let config = setup(dir.path(), port);
+    let out = common::patrol(&config, &["silence", "add", "backup-job", "--for", "6s", "--reason", "restoring"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    let child = daemon(&config);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(accepted(&shared).is_empty(), "silenced");
+    wait_for("the announcement after the silence", 60, || !accepted(&shared).is_empty());
+    let got = accepted(&shared);
+    let reason = got[0].body["events"][0]["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("silence") && reason.contains("ended"), "{reason}");
+    stop(child);
+}
