@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod email;
+pub mod email_render;
 pub mod event;
 pub mod policy;
 pub mod webhook;
