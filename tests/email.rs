@@ -665,6 +665,24 @@ async fn a_wrong_password_is_permanent_and_never_shown() {
 }
 
 #[tokio::test]
+async fn starttls_is_required_not_opportunistic() {
+    // A server that does not offer STARTTLS: patrol must not fall back to plain text.
+    let server = SmtpServer::start(Mode::None, false);
+    let yaml = yaml_for(&server, "starttls", "");
+    let ch = channel(&config(&yaml, PASSWORD));
+    let e = event("disk", MessageKind::Firing, Status::Critical, "disk#1", 5);
+    let err = ch.send(&[e]).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Permanent { message } if message.contains("STARTTLS")),
+        "{err:?}"
+    );
+    assert!(
+        server.received().is_empty(),
+        "nothing was sent in clear text"
+    );
+}
+
+#[tokio::test]
 async fn a_closed_port_is_transient() {
     let port = closed_port().await;
     let yaml = format!(

@@ -330,8 +330,8 @@ impl EmailChannel {
         })
     }
 
-    /// The message that `send` would deliver for these events (also used by tests and
-    /// `patrol alert test --dry-run`-style previews).
+    /// The MIME message that `send` delivers for these events, with what it was rendered
+    /// from (for previews and tests).
     pub fn message(&self, events: &[AlertEvent]) -> Result<(Message, Rendered), DeliveryError> {
         let r = render(events, &self.render);
         let mut b = Message::builder()

@@ -843,6 +843,8 @@ mod tests {
             render(&[rem], &o).subject,
             "[REMINDER] disk — disk is bad (warning for 2h13m)"
         );
+        let flap = event("disk", MessageKind::Flapping, Status::Critical);
+        assert_eq!(render(&[flap], &o).subject, "[FLAPPING] disk — disk is bad");
         let mut evil = fire;
         evil.result.summary = "two\r\nBcc: x@y".into();
         assert_eq!(
