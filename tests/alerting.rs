@@ -63,15 +63,19 @@ fn start_receiver(shared: Shared, port: u16) -> u16 {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-            tx.send(listener.local_addr().expect("addr").port()).expect("send");
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr").port())
+                .expect("send");
             let app = axum::Router::new()
                 .route("/hook", axum::routing::post(hook))
                 .with_state(shared);
             axum::serve(listener, app).await.expect("serve");
         });
     });
-    rx.recv_timeout(Duration::from_secs(10)).expect("receiver started")
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("receiver started")
 }
 
 fn free_port() -> u16 {
@@ -109,7 +113,10 @@ probe:
 "#,
         flag.display()
     );
-    write_tree(dir, &[("patrol.yaml", &root), ("checks/backup.yaml", &check)]);
+    write_tree(
+        dir,
+        &[("patrol.yaml", &root), ("checks/backup.yaml", &check)],
+    );
     dir.join("patrol.yaml")
 }
 
@@ -145,7 +152,11 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 fn accepted(shared: &Shared) -> Vec<Request> {
     let st = shared.lock().expect("lock");
-    st.requests.iter().filter(|r| r.status == 200).cloned().collect()
+    st.requests
+        .iter()
+        .filter(|r| r.status == 200)
+        .cloned()
+        .collect()
 }
 
 fn event_types(reqs: &[Request]) -> Vec<String> {
@@ -176,7 +187,9 @@ fn outages_are_retried_and_every_alert_arrives_exactly_once() {
     let child = daemon(&config);
 
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    wait_for("the firing to be accepted", 60, || !accepted(&shared).is_empty());
+    wait_for("the firing to be accepted", 60, || {
+        !accepted(&shared).is_empty()
+    });
     let firing = accepted(&shared)[0].clone();
     assert_eq!(event_types(&[firing.clone()]), ["firing"]);
     let event = &firing.body["events"][0];
@@ -199,14 +212,25 @@ fn outages_are_retried_and_every_alert_arrives_exactly_once() {
     std::thread::sleep(Duration::from_secs(4));
     let got = accepted(&shared);
     assert_eq!(event_types(&got), ["firing", "resolved"], "{got:?}");
-    assert_eq!(got[1].body["events"][0]["incident_id"], event["incident_id"]);
+    assert_eq!(
+        got[1].body["events"][0]["incident_id"],
+        event["incident_id"]
+    );
 
     let rows = alerts_json(&config, &[]);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r["state"] == "sent"));
-    let firing_row = rows.iter().find(|r| r["kind"] == "firing").expect("firing row");
+    let firing_row = rows
+        .iter()
+        .find(|r| r["kind"] == "firing")
+        .expect("firing row");
     assert_eq!(firing_row["attempts"], 3);
-    assert!(firing_row["response"].as_str().unwrap_or_default().starts_with("HTTP 200"));
+    assert!(
+        firing_row["response"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("HTTP 200")
+    );
     stop(child);
 }
 
@@ -229,7 +253,9 @@ fn pending_deliveries_survive_sigkill_and_arrive_once_after_restart() {
     let shared: Shared = Arc::default();
     start_receiver(shared.clone(), port);
     let child = daemon(&config);
-    wait_for("the firing after the restart", 60, || !accepted(&shared).is_empty());
+    wait_for("the firing after the restart", 60, || {
+        !accepted(&shared).is_empty()
+    });
     std::thread::sleep(Duration::from_secs(4));
     let got = accepted(&shared);
     assert_eq!(event_types(&got), ["firing"], "exactly once: {got:?}");
@@ -249,12 +275,24 @@ fn a_rejected_delivery_is_not_retried_and_is_listed_as_failed() {
     std::fs::write(dir.path().join("bad"), "").expect("flag");
     let child = daemon(&config);
     wait_for("the failed row", 60, || {
-        !try_alerts_json(&config, &["--failed"]).unwrap_or_default().is_empty()
+        !try_alerts_json(&config, &["--failed"])
+            .unwrap_or_default()
+            .is_empty()
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(shared.lock().expect("lock").requests.len(), 1, "a 400 is not retried");
+    assert_eq!(
+        shared.lock().expect("lock").requests.len(),
+        1,
+        "a 400 is not retried"
+    );
     let failed = alerts_json(&config, &["--failed"]);
-    assert!(failed[0]["last_error"].as_str().unwrap_or_default().contains("400"), "{failed:?}");
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("400"),
+        "{failed:?}"
+    );
     let table = stdout(&common::patrol(&config, &["alerts"]));
     assert!(table.contains("FAILED"), "{table}");
     stop(child);
@@ -266,15 +304,34 @@ fn a_silence_holds_the_alert_and_its_end_announces_the_still_bad_check() {
     let shared: Shared = Arc::default();
     let port = start_receiver(shared.clone(), 0);
     let config = setup(dir.path(), port);
-    let out = common::patrol(&config, &["silence", "add", "backup-job", "--for", "6s", "--reason", "restoring"]);
+    let out = common::patrol(
+        &config,
+        &[
+            "silence",
+            "add",
+            "backup-job",
+            "--for",
+            "6s",
+            "--reason",
+            "restoring",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     std::fs::write(dir.path().join("bad"), "").expect("flag");
     let child = daemon(&config);
     std::thread::sleep(Duration::from_secs(3));
     assert!(accepted(&shared).is_empty(), "silenced");
-    wait_for("the announcement after the silence", 60, || !accepted(&shared).is_empty());
+    wait_for("the announcement after the silence", 60, || {
+        !accepted(&shared).is_empty()
+    });
     let got = accepted(&shared);
-    let reason = got[0].body["events"][0]["reason"].as_str().unwrap_or_default().to_string();
-    assert!(reason.contains("silence") && reason.contains("ended"), "{reason}");
+    let reason = got[0].body["events"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("silence") && reason.contains("ended"),
+        "{reason}"
+    );
     stop(child);
 }

@@ -5,6 +5,7 @@ pub mod channel;
 pub mod channels;
 pub mod dispatch;
 pub mod email;
+pub mod email_render;
 pub mod event;
 pub mod formats;
 pub mod mute;

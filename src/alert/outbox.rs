@@ -87,7 +87,10 @@ impl Deliverer {
             .channels
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(channels);
-        *self.opts.write().unwrap_or_else(std::sync::PoisonError::into_inner) = opts;
+        *self
+            .opts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = opts;
     }
 
     fn options(&self) -> DeliveryOptions {
@@ -105,7 +108,11 @@ impl Deliverer {
             by_channel.entry(row.channel.clone()).or_default().push(row);
         }
         let opts = self.options();
-        let channels = self.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let channels = self
+            .channels
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let window = chrono::Duration::from_std(opts.group_window).unwrap_or_default();
         let mut report = PassReport::default();
         for (name, rows) in by_channel {
@@ -116,7 +123,8 @@ impl Deliverer {
                 .filter(|r| r.attempts > 0 || r.created_at + window <= now)
                 .collect();
             for group in eligible.chunks(opts.max_group.max(1)) {
-                self.deliver_group(&channels, &opts, &name, group, now, &mut report).await?;
+                self.deliver_group(&channels, &opts, &name, group, now, &mut report)
+                    .await?;
             }
         }
         Ok(report)
@@ -157,8 +165,7 @@ impl Deliverer {
         if events.is_empty() {
             return Ok(());
         }
-        let result = match tokio::time::timeout(opts.send_timeout, channel.send(&events)).await
-        {
+        let result = match tokio::time::timeout(opts.send_timeout, channel.send(&events)).await {
             Ok(r) => r,
             Err(_) => Err(DeliveryError::Transient {
                 message: format!("no answer within {}s", opts.send_timeout.as_secs()),

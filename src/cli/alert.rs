@@ -17,14 +17,30 @@ pub enum AlertCommand {
 pub async fn alert(config: &Path, cmd: AlertCommand) -> anyhow::Result<u8> {
     let AlertCommand::Test { channel } = cmd;
     let (app, problems) = App::load(config).map_err(|p| {
-        anyhow::anyhow!("{}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        anyhow::anyhow!(
+            "{}",
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     })?;
     let Some(cfg) = app.config.root.channels.get(&channel) else {
-        let known: Vec<&str> = app.config.root.channels.keys().map(String::as_str).collect();
+        let known: Vec<&str> = app
+            .config
+            .root
+            .channels
+            .keys()
+            .map(String::as_str)
+            .collect();
         anyhow::bail!(
             "no channel `{channel}` in {} (known: {})",
             config.display(),
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         );
     };
     let Some(ch) = app.channels.get(&channel) else {
@@ -44,7 +60,10 @@ pub async fn alert(config: &Path, cmd: AlertCommand) -> anyhow::Result<u8> {
     };
     match ch.send(std::slice::from_ref(&event)).await {
         Ok(receipt) => {
-            println!("sent a test message through `{channel}`; the receiver answered: {}", receipt.response);
+            println!(
+                "sent a test message through `{channel}`; the receiver answered: {}",
+                receipt.response
+            );
             Ok(0)
         }
         Err(DeliveryError::Transient { message, .. }) => {

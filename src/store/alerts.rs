@@ -1,7 +1,7 @@
 //! Alerting tables: the policy's state per check, the outbox of notifications, silences.
 
 use super::codec::{parse_opt_time, parse_time, time_text};
-use super::{RunRecord, Store, StoreError, insert_run};
+use super::{RunRecord, Store, StoreError, insert_runs};
 use crate::alert::mute::Silence;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -112,7 +112,10 @@ impl Store {
         let cap = self.observation_cap.load(Ordering::Relaxed);
         let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = insert_run(&tx, run, probe_state, cap)?;
+        let id = insert_runs(&tx, std::iter::once((run, probe_state)), cap)?
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Other("no run id after insert".into()))?;
         let now = time_text(run.started_at);
         tx.prepare_cached(
             "INSERT INTO alert_state (check_id, state, updated_at) VALUES (?1, ?2, ?3) \
