@@ -156,6 +156,13 @@ fn eval_is_rejected() {
         "rules/test.rhai:2:1:",
     );
     assert!(v.summary.contains("eval"), "{}", v.summary);
+    // Nor through a function pointer built at run time.
+    let v = assert_stopped(
+        &engine,
+        "let f = Fn(\"ev\" + \"al\");\nf.call(\"ok(`evaluated`)\")",
+        "rule rules/test.rhai:",
+    );
+    assert!(v.summary.contains("'eval'"), "{}", v.summary);
 }
 
 #[test]
