@@ -105,6 +105,23 @@ fn huge_string_growth_hits_the_size_limit() {
 }
 
 #[test]
+fn map_growth_is_stopped() {
+    // Rhai does not size-check a map grown by index assignment; the memory guard (or, on a
+    // fast machine, the deadline) stops it long before it eats the machine.
+    let engine = RuleEngine::new(&RuleLimits {
+        max_string_size: 64 * 1024, // memory budget: 256 × 64 KiB = 16 MiB
+        max_operations: 0,
+        ..RuleLimits::default()
+    });
+    let v = assert_stopped(
+        &engine,
+        "let m = #{};\nlet s = \"\";\ns.pad(60000, \"x\");\nlet i = 0;\nloop { i += 1; m[`k${i}`] = s + i; }",
+        "rule rules/test.rhai:5: ",
+    );
+    assert!(v.summary.contains("memory grew too much"), "{}", v.summary);
+}
+
+#[test]
 fn deep_recursion_hits_the_call_depth_limit() {
     let engine = RuleEngine::new(&RuleLimits::default());
     assert_stopped(
@@ -139,6 +156,13 @@ fn eval_is_rejected() {
         "rules/test.rhai:2:1:",
     );
     assert!(v.summary.contains("eval"), "{}", v.summary);
+    // Nor through a function pointer built at run time.
+    let v = assert_stopped(
+        &engine,
+        "let f = Fn(\"ev\" + \"al\");\nf.call(\"ok(`evaluated`)\")",
+        "rule rules/test.rhai:",
+    );
+    assert!(v.summary.contains("'eval'"), "{}", v.summary);
 }
 
 #[test]

@@ -20,8 +20,20 @@ pub(crate) const SCOPE_NAMES: [&str; 5] = ["probe", "params", "check", "history"
 /// within milliseconds, rarely enough that reading the clock costs nothing measurable.
 const DEADLINE_CHECK_EVERY: u64 = 256;
 
-/// The token `on_progress` terminates a run with, so a timeout can be told from other stops.
+/// The tokens `on_progress` terminates a run with, so the reason can be told.
 const TIMEOUT_TOKEN: &str = "patrol-rule-timeout";
+const MEMORY_TOKEN: &str = "patrol-rule-memory";
+
+/// How much the process may grow (resident memory) during one evaluation, in units of the
+/// largest string a rule may build: 256 × 1 MiB = 256 MiB by default, at least 16 MiB. Rhai
+/// checks the size of strings, arrays and maps a rule builds, but not a map grown by
+/// `m[key] = value`, so a runaway rule could otherwise eat gigabytes before its deadline.
+const RSS_GROWTH_STRINGS: u64 = 256;
+const MIN_RSS_GROWTH_KIB: u64 = 16 * 1024;
+
+/// How often (wall clock) a running evaluation looks at the process's memory. Reading /proc
+/// costs microseconds, so short rules never do it.
+const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(5);
 
 /// State of the evaluation running on this thread. Rhai calls registered functions on the
 /// thread that called `eval`, so a thread-local is a cheap, lock-free home for the verdict,
@@ -31,9 +43,16 @@ pub(crate) struct EvalState {
     pub metrics: BTreeMap<String, f64>,
     pub facts: BTreeMap<String, serde_json::Value>,
     pub now: DateTime<Utc>,
-    pub params: Map,
+    /// A copy of the `params` map for `param()` (params are small; a shared value would save
+    /// the copy but could end up inside arrays or maps, which Rhai's size checks assume never
+    /// happens).
+    pub params: Dynamic,
     pub deadline: Instant,
-    pub rule: String,
+    /// When to look at memory next, and the resident size (KiB) at the first look.
+    pub next_memory_check: Instant,
+    pub rss_start_kib: Option<u64>,
+    pub max_rss_growth_kib: u64,
+    pub rule: rhai::ImmutableString,
 }
 
 thread_local! {
@@ -128,8 +147,22 @@ impl RuleEngine {
             if ops % DEADLINE_CHECK_EVERY != 0 {
                 return None;
             }
-            let late = with_state(|s| Instant::now() >= s.deadline).unwrap_or(false);
-            late.then(|| Dynamic::from(TIMEOUT_TOKEN))
+            with_state(|s| {
+                let now = Instant::now();
+                if now >= s.deadline {
+                    return Some(Dynamic::from(TIMEOUT_TOKEN));
+                }
+                if now >= s.next_memory_check {
+                    s.next_memory_check = now + MEMORY_CHECK_EVERY;
+                    let rss = resident_kib()?;
+                    let start = *s.rss_start_kib.get_or_insert(rss);
+                    if rss.saturating_sub(start) > s.max_rss_growth_kib {
+                        return Some(Dynamic::from(MEMORY_TOKEN));
+                    }
+                }
+                None
+            })
+            .flatten()
         });
 
         functions::register(&mut engine);
@@ -138,6 +171,13 @@ impl RuleEngine {
             engine,
             limits: limits.clone(),
         }
+    }
+
+    /// How much the process may grow during one evaluation (KiB).
+    fn max_rss_growth_kib(&self) -> u64 {
+        (self.limits.max_string_size as u64 / 1024)
+            .saturating_mul(RSS_GROWTH_STRINGS)
+            .max(MIN_RSS_GROWTH_KIB)
     }
 
     /// The limits this engine enforces.
@@ -180,6 +220,7 @@ impl RuleEngine {
             name: name.to_string(),
             origin: origin.to_path_buf(),
             line_offset,
+            label: name.into(),
             ast: Arc::new(ast),
         })
     }
@@ -237,7 +278,6 @@ impl RuleEngine {
             d if d.is_map() => d,
             _ => Dynamic::from_map(Map::new()),
         };
-        let params_map = params.clone().try_cast::<Map>().unwrap_or_default();
         let timeout = self.limits.timeout.as_duration();
         let started = Instant::now();
         let guard = StateGuard::install(EvalState {
@@ -245,12 +285,15 @@ impl RuleEngine {
             metrics: BTreeMap::new(),
             facts: BTreeMap::new(),
             now: input.now,
-            params: params_map,
+            params: params.clone(),
             deadline: started + timeout,
-            rule: rule.name.clone(),
+            next_memory_check: started + MEMORY_CHECK_EVERY,
+            rss_start_kib: None,
+            max_rss_growth_kib: self.max_rss_growth_kib(),
+            rule: rule.label.clone(),
         });
 
-        let mut scope = Scope::new();
+        let mut scope = Scope::with_capacity(SCOPE_NAMES.len());
         scope.push("probe", json_to_dynamic(input.observation));
         scope.push("params", params);
         scope.push("check", check_to_dynamic(input.check));
@@ -320,6 +363,11 @@ fn describe_error(
                 humantime::format_duration(timeout)
             )
         }
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(MEMORY_TOKEN) =>
+        {
+            "stopped: memory grew too much (limit: 256 × max_string_size)".to_string()
+        }
         EvalAltResult::ErrorTooManyOperations(_) => "too many operations (limit reached)".into(),
         EvalAltResult::ErrorStackOverflow(_) => "too many nested function calls".into(),
         EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
@@ -345,6 +393,13 @@ fn describe_error(
     out
 }
 
+/// The process's resident memory in KiB (Linux; `None` elsewhere).
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().min(u64::MAX as u128) as u64)
 }
@@ -365,11 +420,15 @@ pub(crate) fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
         },
         Value::String(s) => dstr(s),
         Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
-        Value::Object(map) => Dynamic::from_map(
-            map.iter()
-                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            // Inserting one by one beats `collect()` (which sorts a temporary Vec) for the
+            // small maps observations are made of.
+            let mut out = Map::new();
+            for (k, v) in map {
+                out.insert(k.as_str().into(), json_to_dynamic(v));
+            }
+            Dynamic::from_map(out)
+        }
     }
 }
 
@@ -439,6 +498,7 @@ fn history_to_dynamic(history: &[HistoryEntry]) -> Dynamic {
                     "time".into(),
                     Dynamic::from(h.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
                 );
+                map.insert("unix".into(), Dynamic::from_int(h.time.timestamp()));
                 map.insert("status".into(), dstr(h.status.as_str()));
                 map.insert("summary".into(), dstr(&h.summary));
                 map.insert(

@@ -17,7 +17,7 @@
 //! | `probe` | map | The observation the probe produced (its shape depends on the probe kind). |
 //! | `params` | map | The check's `params:`. Read optional values with `param(name, default)`. |
 //! | `check` | map | `#{id, name, tags}` of the check being judged. |
-//! | `history` | array | Earlier results of this check, oldest first: `#{time, status, summary, metrics}`; `time` is an RFC 3339 string, `status` is `"ok"`, `"warning"`, `"critical"` or `"unknown"`, `metrics` a map of numbers. |
+//! | `history` | array | Earlier results of this check, oldest first: `#{time, unix, status, summary, metrics}`; `time` is an RFC 3339 string (`unix` the same time in Unix seconds), `status` is `"ok"`, `"warning"`, `"critical"` or `"unknown"`, `metrics` a map of numbers. |
 //! | `now` | Time | The time of this run (fixed in rule fixtures). |
 //!
 //! ## Verdict
@@ -220,7 +220,12 @@ fn register_recording(engine: &mut Engine) {
         with_state(|s| s.facts.insert(name.to_string(), json));
     });
     engine.register_fn("param", |name: &str, default: Dynamic| -> Dynamic {
-        let found = with_state(|s| s.params.get(name).cloned()).flatten();
+        let found = with_state(|s| {
+            s.params
+                .read_lock::<Map>()
+                .and_then(|m| m.get(name).cloned())
+        })
+        .flatten();
         match found {
             Some(v) if v.is_unit() => default,
             Some(v) if default.is_float() && v.is_int() => {
@@ -231,7 +236,13 @@ fn register_recording(engine: &mut Engine) {
         }
     });
     engine.register_fn("param", |name: &str| -> Res<Dynamic> {
-        match with_state(|s| s.params.get(name).cloned()).flatten() {
+        match with_state(|s| {
+            s.params
+                .read_lock::<Map>()
+                .and_then(|m| m.get(name).cloned())
+        })
+        .flatten()
+        {
             Some(v) if !v.is_unit() => Ok(v),
             _ => err(format!(
                 "missing parameter '{name}' (set it in the check's params)"
@@ -361,12 +372,11 @@ pub(crate) fn to_time(d: &Dynamic) -> Res<DateTime<Utc>> {
     if let Some(t) = d.read_lock::<RuleTime>() {
         return Ok(t.0);
     }
-    if d.is_string() {
-        let s = d.to_string();
+    if let Ok(s) = d.as_immutable_string_ref() {
         return parse_rfc3339(&s).map_or_else(
             || {
                 err(format!(
-                    "cannot read '{s}' as an RFC 3339 time (for a local time use parse_local_time(text, zone))"
+                    "cannot read '{}' as an RFC 3339 time (for a local time use parse_local_time(text, zone))", s.as_str()
                 ))
             },
             Ok,
@@ -675,22 +685,27 @@ impl Trend {
 }
 
 /// (days from `now`, value) points of `metric` in a Rhai `history` array, plus `current` at now.
-fn history_points(history: &Array, metric: &str, current: Option<f64>) -> Vec<(f64, f64)> {
+fn history_points(history: &[Dynamic], metric: &str, current: Option<f64>) -> Vec<(f64, f64)> {
     let now = current_now();
     let mut points = Vec::with_capacity(history.len() + 1);
     for entry in history {
         let Some(map) = entry.read_lock::<Map>() else {
             continue;
         };
-        let Some(time) = map.get("time").and_then(|t| to_time(t).ok()) else {
-            continue;
+        // `unix` (set on history entries) saves parsing `time`.
+        let secs = match map.get("unix").and_then(|u| u.as_int().ok()) {
+            Some(unix) => (unix - now.timestamp()) as f64,
+            None => match map.get("time").and_then(|t| to_time(t).ok()) {
+                Some(time) => secs_between(now, time),
+                None => continue,
+            },
         };
         let value = map.get("metrics").and_then(|m| {
             m.read_lock::<Map>()
                 .and_then(|m| m.get(metric).and_then(number))
         });
         if let Some(v) = value.filter(|v| v.is_finite()) {
-            points.push((secs_between(now, time) / 86400.0, v));
+            points.push((secs / 86400.0, v));
         }
     }
     if let Some(c) = current.filter(|c| c.is_finite()) {
@@ -699,7 +714,7 @@ fn history_points(history: &Array, metric: &str, current: Option<f64>) -> Vec<(f
     points
 }
 
-fn trend_dynamic(history: &Array, metric: &str, current: Option<f64>) -> Dynamic {
+fn trend_dynamic(history: &[Dynamic], metric: &str, current: Option<f64>) -> Dynamic {
     match Trend::fit(&history_points(history, metric, current)) {
         None => Dynamic::UNIT,
         Some(t) => {
@@ -713,7 +728,7 @@ fn trend_dynamic(history: &Array, metric: &str, current: Option<f64>) -> Dynamic
     }
 }
 
-fn days_until_value(history: &Array, metric: &str, target: f64, current: Option<f64>) -> FLOAT {
+fn days_until_value(history: &[Dynamic], metric: &str, target: f64, current: Option<f64>) -> FLOAT {
     let points = history_points(history, metric, current);
     if points.len() < 3 {
         return -1.0;
@@ -724,14 +739,14 @@ fn days_until_value(history: &Array, metric: &str, target: f64, current: Option<
 }
 
 fn register_trend(engine: &mut Engine) {
-    engine.register_fn("trend", |h: Array, metric: &str| {
-        trend_dynamic(&h, metric, None)
+    engine.register_fn("trend", |h: &mut Array, metric: &str| {
+        trend_dynamic(h, metric, None)
     });
     engine.register_fn(
         "trend",
-        |h: Array, metric: &str, current: Dynamic| -> Res<Dynamic> {
+        |h: &mut Array, metric: &str, current: Dynamic| -> Res<Dynamic> {
             let c = num_arg("trend", &current)?;
-            Ok(trend_dynamic(&h, metric, Some(c)))
+            Ok(trend_dynamic(h, metric, Some(c)))
         },
     );
     engine.register_fn("predict", |tr: Map, t: Dynamic| -> Res<FLOAT> {
@@ -744,17 +759,17 @@ fn register_trend(engine: &mut Engine) {
     });
     engine.register_fn(
         "days_until_value",
-        |h: Array, metric: &str, target: Dynamic| -> Res<FLOAT> {
+        |h: &mut Array, metric: &str, target: Dynamic| -> Res<FLOAT> {
             let target = num_arg("days_until_value", &target)?;
-            Ok(days_until_value(&h, metric, target, None))
+            Ok(days_until_value(h, metric, target, None))
         },
     );
     engine.register_fn(
         "days_until_value",
-        |h: Array, metric: &str, target: Dynamic, current: Dynamic| -> Res<FLOAT> {
+        |h: &mut Array, metric: &str, target: Dynamic, current: Dynamic| -> Res<FLOAT> {
             let target = num_arg("days_until_value", &target)?;
             let current = num_arg("days_until_value", &current)?;
-            Ok(days_until_value(&h, metric, target, Some(current)))
+            Ok(days_until_value(h, metric, target, Some(current)))
         },
     );
 }

@@ -73,5 +73,7 @@ pub struct CompiledRule {
     pub origin: PathBuf,
     /// Added to Rhai's line numbers so that errors point into `origin`.
     pub line_offset: usize,
+    /// The name again, cheap to clone into each evaluation (for log lines of `print`).
+    pub(crate) label: rhai::ImmutableString,
     pub(crate) ast: Arc<rhai::AST>,
 }
