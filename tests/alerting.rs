@@ -191,7 +191,7 @@ fn outages_are_retried_and_every_alert_arrives_exactly_once() {
         !accepted(&shared).is_empty()
     });
     let firing = accepted(&shared)[0].clone();
-    assert_eq!(event_types(&[firing.clone()]), ["firing"]);
+    assert_eq!(event_types(std::slice::from_ref(&firing)), ["firing"]);
     let event = &firing.body["events"][0];
     assert_eq!(event["check"]["id"], "backup-job");
     assert_eq!(event["state"]["current"], "critical");

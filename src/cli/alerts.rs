@@ -1,7 +1,6 @@
 use super::output::{one_line, table, time};
-use crate::config::{Dur, load_root_only};
-use crate::store::{OutboxFilter, OutboxState, Store};
-use anyhow::Context;
+use crate::config::Dur;
+use crate::store::{OutboxFilter, OutboxState};
 use chrono::Utc;
 use clap::Args;
 use std::path::Path;
@@ -27,18 +26,7 @@ pub struct AlertsArgs {
 
 /// `patrol alerts`: the notifications patrol queued, and what became of each.
 pub fn alerts(config: &Path, a: AlertsArgs) -> anyhow::Result<u8> {
-    let (root, base_dir, _, _) = load_root_only(config).map_err(|p| {
-        anyhow::anyhow!(
-            "{}",
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
-    let store_path = base_dir.join(&root.store.path);
-    let store = Store::open_read_only(&store_path)
-        .with_context(|| format!("reading {}", store_path.display()))?;
+    let (root, store) = super::output::root_and_store(config, false)?;
     let filter = OutboxFilter {
         state: if a.pending {
             Some(OutboxState::Pending)

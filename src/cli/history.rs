@@ -1,30 +1,16 @@
 use super::output::{duration_ms, one_line, table, time};
-use crate::config::load_root_only;
-use crate::store::Store;
-use anyhow::Context;
 use std::path::Path;
 
 /// `patrol history CHECK`: recent runs, newest first.
 pub fn history(config: &Path, check: &str, limit: usize, json: bool) -> anyhow::Result<u8> {
-    let (root, base_dir, _, _) = load_root_only(config).map_err(|p| {
-        anyhow::anyhow!(
-            "{}",
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
-    let store_path = base_dir.join(&root.store.path);
-    let store = Store::open_read_only(&store_path)
-        .with_context(|| format!("reading {}", store_path.display()))?;
+    let (root, store) = super::output::root_and_store(config, false)?;
     let runs = store.recent_runs(check, u32::try_from(limit).unwrap_or(u32::MAX))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(0);
     }
     if runs.is_empty() {
-        println!("no runs of `{check}` in {}", store_path.display());
+        println!("no runs of `{check}` in {}", store.path().display());
         return Ok(1);
     }
     let zone = root.timezone.0;

@@ -62,3 +62,23 @@ pub fn one_line(s: &str, max: usize) -> String {
         first.to_string()
     }
 }
+
+/// The root config and its store, for commands that only read results.
+pub fn root_and_store(
+    config: &std::path::Path,
+    writable: bool,
+) -> anyhow::Result<(crate::config::RootConfig, crate::store::Store)> {
+    use anyhow::Context;
+    let (root, base_dir, _, _) = crate::config::load_root_only(config).map_err(|p| {
+        let lines: Vec<String> = p.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })?;
+    let path = base_dir.join(&root.store.path);
+    let store = if writable {
+        crate::store::Store::open(&path)
+    } else {
+        crate::store::Store::open_read_only(&path)
+    }
+    .with_context(|| format!("opening the store {}", path.display()))?;
+    Ok((root, store))
+}

@@ -1,9 +1,7 @@
 use super::output::{one_line, table, time};
 use crate::alert::mute::Silence;
 use crate::app::App;
-use crate::config::{Dur, load_root_only};
-use crate::store::Store;
-use anyhow::Context;
+use crate::config::Dur;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use std::path::Path;
@@ -49,16 +47,8 @@ pub struct AddArgs {
 }
 
 pub fn silence(config: &Path, cmd: SilenceCommand) -> anyhow::Result<u8> {
-    let (root, base_dir, _, _) = load_root_only(config).map_err(|p| {
-        anyhow::anyhow!(
-            "{}",
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
-    let store_path = base_dir.join(&root.store.path);
+    let writable = !matches!(cmd, SilenceCommand::List { .. });
+    let (root, store) = super::output::root_and_store(config, writable)?;
     let zone = root.timezone.0;
     match cmd {
         SilenceCommand::Add(a) => {
@@ -70,8 +60,6 @@ pub fn silence(config: &Path, cmd: SilenceCommand) -> anyhow::Result<u8> {
                     anyhow::bail!("unknown check {id} (see `patrol status`)");
                 }
             }
-            let store = Store::open(&store_path)
-                .with_context(|| format!("opening the store {}", store_path.display()))?;
             let now = Utc::now();
             let s = Silence {
                 id: 0,
@@ -95,8 +83,6 @@ pub fn silence(config: &Path, cmd: SilenceCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
         SilenceCommand::List { all, json } => {
-            let store = Store::open_read_only(&store_path)
-                .with_context(|| format!("reading {}", store_path.display()))?;
             let list = store.silences(Utc::now(), all)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
@@ -122,8 +108,6 @@ pub fn silence(config: &Path, cmd: SilenceCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
         SilenceCommand::Remove { id } => {
-            let store = Store::open(&store_path)
-                .with_context(|| format!("opening the store {}", store_path.display()))?;
             if store.remove_silence(id)? {
                 println!("silence #{id} removed");
                 Ok(0)

@@ -1,9 +1,7 @@
 use super::output::{one_line, opt_time, table, time};
 use crate::app::App;
-use crate::config::{RootConfig, load_root_only};
+use crate::config::RootConfig;
 use crate::status::Status;
-use crate::store::Store;
-use anyhow::Context;
 use serde::Serialize;
 use std::path::Path;
 
@@ -26,18 +24,7 @@ struct Row {
 
 /// `patrol status`: the latest state of every check, worst first.
 pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
-    let (root, base_dir, _, _) = load_root_only(config).map_err(|p| {
-        anyhow::anyhow!(
-            "{}",
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
-    let store_path = base_dir.join(&root.store.path);
-    let store = Store::open_read_only(&store_path)
-        .with_context(|| format!("reading {}", store_path.display()))?;
+    let (root, store) = super::output::root_and_store(config, false)?;
     let states = store.check_states()?;
     // The configuration adds names and the checks that never ran; problems are `validate`'s.
     let checks = App::load(config)
