@@ -120,23 +120,35 @@ probe:
     dir.join("patrol.yaml")
 }
 
-fn daemon(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(config)
-        .arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon")
+/// The daemon as a child process; killed when dropped, so a failing test leaves none behind.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn stop(mut child: Child) {
+fn daemon(config: &Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_patrol"))
+            .arg("--config")
+            .arg(config)
+            .arg("daemon")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("daemon"),
+    )
+}
+
+fn stop(mut d: Daemon) {
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(d.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     );
-    let _ = child.wait();
+    let _ = d.0.wait();
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -247,8 +259,8 @@ fn pending_deliveries_survive_sigkill_and_arrive_once_after_restart() {
             .iter()
             .any(|r| r["attempts"].as_u64().unwrap_or(0) >= 1)
     });
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    child.0.kill().expect("SIGKILL");
+    let _ = child.0.wait();
 
     let shared: Shared = Arc::default();
     start_receiver(shared.clone(), port);
