@@ -651,4 +651,50 @@ mod tests {
         );
         assert_eq!(e.state.current, Status::Ok);
     }
+
+    #[test]
+    fn every_channel_renders_a_report() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = app(dir.path());
+        let store = Store::open(&dir.path().join("patrol.db")).expect("store");
+        let now = Utc::now();
+        store
+            .record_run(&run("backup", now, Status::Critical, "3 hosts late"), None)
+            .expect("record");
+        let e = build_report(&app, &store, now - chrono::Duration::hours(1), now).expect("report");
+        let opts = crate::alert::email_render::RenderOptions {
+            zone: chrono_tz::UTC,
+            status_page_url: None,
+            thread_salt: "patrol@example.com".into(),
+            sender_host: None,
+        };
+        let mail = crate::alert::email_render::render(std::slice::from_ref(&e), &opts);
+        assert_eq!(
+            mail.subject,
+            format!("[REPORT] patrol report — {}", e.result.summary)
+        );
+        assert!(mail.text.contains("Report:"), "{}", mail.text);
+        assert!(
+            mail.text.contains("CRITICAL backup — 3 hosts late"),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("Period:"), "{}", mail.text);
+        assert_eq!(mail.kinds, "report");
+
+        let hook = crate::alert::formats::patrol(std::slice::from_ref(&e), "d1");
+        assert_eq!(hook["events"][0]["type"], "report");
+
+        let chat = crate::alert::formats::View::new(&e);
+        assert_eq!(
+            chat.title,
+            format!("[REPORT] patrol report — {}", e.result.summary)
+        );
+
+        let am = crate::alert::formats::alertmanager(std::slice::from_ref(&e), "am");
+        assert_eq!(am["status"], "resolved");
+        assert_eq!(am["alerts"][0]["labels"]["alertname"], "PatrolReport");
+        assert_eq!(am["alerts"][0]["status"], "resolved");
+        assert_eq!(am["alerts"][0]["annotations"]["type"], "report");
+    }
 }
