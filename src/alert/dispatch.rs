@@ -190,6 +190,7 @@ fn kind_text(k: MessageKind) -> &'static str {
         MessageKind::Reminder => "reminder",
         MessageKind::Flapping => "flapping",
         MessageKind::Test => "test",
+        MessageKind::Report => "report",
     }
 }
 

@@ -136,6 +136,8 @@ fn rank(e: &AlertEvent) -> u32 {
     match e.kind {
         MessageKind::Test => 0,
         MessageKind::Resolved => 1,
+        // Before any alert: a report is what a person reads first.
+        MessageKind::Report => 100,
         k => {
             let kind = match k {
                 MessageKind::Firing => 3,
@@ -154,6 +156,7 @@ fn kind_name(k: MessageKind) -> &'static str {
         MessageKind::Reminder => "reminder",
         MessageKind::Flapping => "flapping",
         MessageKind::Test => "test",
+        MessageKind::Report => "report",
     }
 }
 
@@ -165,6 +168,7 @@ fn tag(e: &AlertEvent) -> String {
         MessageKind::Reminder => "[REMINDER]".into(),
         MessageKind::Flapping => "[FLAPPING]".into(),
         MessageKind::Test => "[TEST]".into(),
+        MessageKind::Report => "[REPORT]".into(),
     }
 }
 
@@ -189,9 +193,12 @@ fn subject(sorted: &[&AlertEvent]) -> String {
             let tag = if first != MessageKind::Firing && many.iter().all(|e| e.kind == first) {
                 tag(many[0])
             } else {
-                let active = many
-                    .iter()
-                    .filter(|e| !matches!(e.kind, MessageKind::Resolved | MessageKind::Test));
+                let active = many.iter().filter(|e| {
+                    !matches!(
+                        e.kind,
+                        MessageKind::Resolved | MessageKind::Test | MessageKind::Report
+                    )
+                });
                 match active.map(|e| e.state.current).reduce(Status::worst) {
                     Some(worst) => format!("[{worst}]"),
                     None if many.iter().any(|e| e.kind == MessageKind::Resolved) => {
@@ -379,6 +386,10 @@ impl<'a> View<'a> {
                 "TEST (no check is affected)".to_string(),
                 status_color(Status::Ok),
             ),
+            MessageKind::Report => (
+                format!("{} (the worst check status)", e.state.current),
+                status_color(e.state.current),
+            ),
             _ => {
                 let was = e
                     .state
@@ -398,7 +409,16 @@ impl<'a> View<'a> {
             }
         };
         rows.push(("Status", status));
-        if e.kind != MessageKind::Test {
+        if e.kind == MessageKind::Report {
+            rows.push((
+                "Period",
+                format!(
+                    "{} to {}",
+                    show_time(e.state.since, zone),
+                    show_time(e.created_at, zone)
+                ),
+            ));
+        } else if e.kind != MessageKind::Test {
             let label = if e.kind == MessageKind::Resolved {
                 "Bad since"
             } else {
@@ -435,7 +455,11 @@ impl<'a> View<'a> {
             rows.push(("Schedule", format!("{}{tz}", e.check.schedule)));
         }
         rows.push((
-            "Last run",
+            if e.kind == MessageKind::Report {
+                "Generated"
+            } else {
+                "Last run"
+            },
             format!(
                 "{}, took {}",
                 show_time(e.result.started_at, zone),
@@ -451,12 +475,16 @@ impl<'a> View<'a> {
                 )
             })
         });
-        let facts = e
-            .result
-            .facts
-            .iter()
-            .map(|(k, v)| (k.clone(), fact_value(v)))
-            .collect();
+        // A report's facts are its lists as JSON, for webhooks; the text shows them as tables.
+        let facts = if e.kind == MessageKind::Report {
+            Vec::new()
+        } else {
+            e.result
+                .facts
+                .iter()
+                .map(|(k, v)| (k.clone(), fact_value(v)))
+                .collect()
+        };
         let metrics = e
             .result
             .metrics
@@ -486,6 +514,15 @@ impl<'a> View<'a> {
             output,
             link,
         }
+    }
+}
+
+/// A report's sections travel in `output_tail`: they are the report, not a command's output.
+fn output_title(e: &AlertEvent) -> &'static str {
+    if e.kind == MessageKind::Report {
+        "Report"
+    } else {
+        "Output"
     }
 }
 
@@ -577,7 +614,12 @@ fn text_section(t: &mut String, v: &View<'_>, grouped: bool) {
         t.push_str(&indent(e.check.description.trim(), "  "));
     }
     if let Some((out, cut)) = v.output {
-        let _ = writeln!(t, "\nOutput{}:", if cut { " (last 10 KB)" } else { "" });
+        let _ = writeln!(
+            t,
+            "\n{}{}:",
+            output_title(e),
+            if cut { " (last 10 KB)" } else { "" }
+        );
         t.push_str(&indent(out, "  "));
     }
     if !e.suppressed_dependents.is_empty() {
@@ -712,7 +754,8 @@ fn html_section(h: &mut String, v: &View<'_>, grouped: bool) {
     if let Some((out, cut)) = v.output {
         let _ = writeln!(
             h,
-            "<h3 style=\"font-size:15px;\">Output{}</h3>\n<pre style=\"background:#f5f5f5;padding:8px;white-space:pre-wrap;font-size:12px;\">{}</pre>",
+            "<h3 style=\"font-size:15px;\">{}{}</h3>\n<pre style=\"background:#f5f5f5;padding:8px;white-space:pre-wrap;font-size:12px;\">{}</pre>",
+            output_title(e),
             if cut { " (last 10 KB)" } else { "" },
             escape_html(out)
         );

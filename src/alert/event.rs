@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Why a message is sent. `Test` is `patrol alert test CHANNEL`.
+/// Why a message is sent. `Test` is `patrol alert test CHANNEL`; `Report` is the periodic
+/// report of the root config's `report:` (see `alert::report`), about patrol itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
@@ -15,6 +16,7 @@ pub enum MessageKind {
     Reminder,
     Flapping,
     Test,
+    Report,
 }
 
 impl From<EventKind> for MessageKind {

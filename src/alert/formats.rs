@@ -34,6 +34,7 @@ fn kind_str(k: MessageKind) -> &'static str {
         MessageKind::Reminder => "reminder",
         MessageKind::Flapping => "flapping",
         MessageKind::Test => "test",
+        MessageKind::Report => "report",
     }
 }
 
@@ -149,6 +150,7 @@ impl<'a> View<'a> {
             MessageKind::Resolved => ("RESOLVED".to_string(), Tone::Good),
             MessageKind::Flapping => ("FLAPPING".to_string(), Tone::Flapping),
             MessageKind::Test => ("TEST".to_string(), Tone::Info),
+            MessageKind::Report => ("REPORT".to_string(), Tone::Info),
         };
         let bad_for = human_duration(e.created_at - e.state.since);
         let mut title = format!("[{label}] {} — {}", e.check.name, e.result.summary);
@@ -166,7 +168,7 @@ impl<'a> View<'a> {
             _ => e.state.current.to_string(),
         };
         facts.push(("Status", status));
-        if e.kind != MessageKind::Test {
+        if !matches!(e.kind, MessageKind::Test | MessageKind::Report) {
             let since_line = match e.kind {
                 MessageKind::Resolved => format!("{since}, bad for {bad_for}"),
                 _ => format!("{since}, {bad_for} ago"),
@@ -661,7 +663,9 @@ const AM_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// can deduplicate; `externalURL` is the origin of the events' status-page links.
 pub fn alertmanager(events: &[AlertEvent], receiver: &str) -> Value {
     let alerts: Vec<Map<String, Value>> = events.iter().map(am_alert).collect();
-    let firing = events.iter().any(|e| e.kind != MessageKind::Resolved);
+    let firing = events
+        .iter()
+        .any(|e| !matches!(e.kind, MessageKind::Resolved | MessageKind::Report));
 
     let common = |field: &str| -> Map<String, Value> {
         let mut it = alerts.iter().filter_map(|a| a.get(field)?.as_object());
@@ -728,9 +732,17 @@ fn am_quote(s: &str) -> String {
 }
 
 fn am_alert(e: &AlertEvent) -> Map<String, Value> {
-    let resolved = e.kind == MessageKind::Resolved;
+    // A report is not an alert: it goes out as an already resolved `PatrolReport` alert, so
+    // that receivers that only know Alertmanager still see it (and page nobody for it).
+    let report = e.kind == MessageKind::Report;
+    let resolved = e.kind == MessageKind::Resolved || report;
     let mut labels = Map::new();
-    labels.insert("alertname".into(), json!(e.check.name));
+    let alertname = if report {
+        "PatrolReport"
+    } else {
+        &e.check.name
+    };
+    labels.insert("alertname".into(), json!(alertname));
     labels.insert("check".into(), json!(e.check.id));
     labels.insert("severity".into(), json!(severity(e).as_str()));
     if !e.check.tags.is_empty() {

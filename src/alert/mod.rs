@@ -11,4 +11,5 @@ pub mod formats;
 pub mod mute;
 pub mod outbox;
 pub mod policy;
+pub mod report;
 pub mod webhook;

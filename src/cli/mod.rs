@@ -5,6 +5,7 @@ mod alert;
 mod alerts;
 mod history;
 mod output;
+mod report;
 mod rule_test;
 mod run;
 mod schema;
@@ -95,6 +96,8 @@ pub enum Command {
     },
     /// Notifications queued by the daemon and what became of them.
     Alerts(alerts::AlertsArgs),
+    /// The periodic report now: checks by status, checks not OK, alerts, overdue checks.
+    Report(report::ReportArgs),
     /// Print the JSON Schema of check files (for yaml-language-server).
     Schema {
         /// The schema of the root patrol.yaml instead.
@@ -136,5 +139,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Silence { command } => silence::silence(&cli.config, command),
         Command::Alerts(args) => alerts::alerts(&cli.config, args),
         Command::Alert { command } => alert::alert(&cli.config, command).await,
+        Command::Report(args) => report::report(&cli.config, args).await,
     }
 }

@@ -72,6 +72,8 @@ struct Daemon {
     watcher: Option<notify::RecommendedWatcher>,
     /// Sends what the outbox holds; reconfigured on reload.
     deliverer: Arc<Deliverer>,
+    /// Tells the report loop about reloads.
+    app_tx: tokio::sync::watch::Sender<Arc<App>>,
 }
 
 pub(super) async fn run(
@@ -139,10 +141,15 @@ pub(super) async fn run(
         async move { d.run(deliver_rx).await }
     });
 
+    let app = Arc::new(app);
+    // The periodic report (root `report:`) has a loop of its own; it is queued in the outbox.
+    let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
+    let reports = tokio::spawn(crate::alert::report::run_reports(store.clone(), app_rx));
+
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
     let permits = app.config.root.concurrency.max(1);
     let mut d = Daemon {
-        app: Arc::new(app),
+        app,
         store,
         watch: opts.watch,
         semaphore: Arc::new(Semaphore::new(permits)),
@@ -159,6 +166,7 @@ pub(super) async fn run(
         last_now: Utc::now(),
         watcher: None,
         deliverer,
+        app_tx,
     };
     d.start_up();
     d.rewatch();
@@ -191,6 +199,7 @@ pub(super) async fn run(
     {
         tracing::debug!("housekeeping scheduler shutdown: {e}");
     }
+    reports.abort();
     d.shut_down(&mut control).await;
     // Undelivered notifications stay in the outbox for the next start.
     let _ = deliver_stop.send(true);
@@ -444,6 +453,7 @@ impl Daemon {
             "configuration reloaded"
         );
         self.checks = new_checks;
+        self.app_tx.send_replace(app.clone());
         self.app = app;
         // Disabled (but still configured) checks show no next run.
         for id in removed_ids {
