@@ -347,3 +347,158 @@ fn a_silence_holds_the_alert_and_its_end_announces_the_still_bad_check() {
     );
     stop(child);
 }
+
+/// The interpreter that has aiosmtpd (see tests/email.rs).
+fn python_with_aiosmtpd() -> String {
+    let mut candidates: Vec<String> = std::env::var("PATROL_TEST_PYTHON").into_iter().collect();
+    candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
+    for c in &candidates {
+        let ok = Command::new(c)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return c.clone();
+        }
+    }
+    panic!("no python3 with aiosmtpd: `.ci/run` installs python3-aiosmtpd");
+}
+
+/// A real SMTP server (aiosmtpd) on `port`, storing messages in `dir`; killed when dropped.
+struct Smtp(Child);
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_smtp(port: u16, dir: &Path) -> Smtp {
+    use std::io::BufRead;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp/server.py");
+    let mut child = Command::new(python_with_aiosmtpd())
+        .arg(&script)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--port", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("READY line");
+    assert!(line.starts_with("READY"), "smtp server: {line:?}");
+    Smtp(child)
+}
+
+fn mails(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_smtp_server_down_for_a_while_gets_the_mail_once_it_is_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let smtp_port = free_port();
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir_all(&maildir).expect("maildir");
+    let config = setup(dir.path(), free_port());
+    // Route the check to an email channel instead of the webhook.
+    let root = std::fs::read_to_string(&config).expect("config");
+    let root = root.replace("channels: [hook]", "channels: [mail]").replace(
+        "channels:\n  hook:",
+        &format!(
+            "channels:\n  mail:\n    email: {{ host: 127.0.0.1, port: {smtp_port}, tls: none, from: patrol@example.com, to: [ops@example.com] }}\n  hook:"
+        ),
+    );
+    std::fs::write(&config, root).expect("write");
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    let child = daemon(&config);
+    wait_for("a failed SMTP attempt", 60, || {
+        try_alerts_json(&config, &["--pending"])
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r["attempts"].as_u64().unwrap_or(0) >= 1)
+    });
+    let _smtp = start_smtp(smtp_port, &maildir);
+    wait_for("the mail", 60, || !mails(&maildir).is_empty());
+    std::thread::sleep(Duration::from_secs(4));
+    let got = mails(&maildir);
+    assert_eq!(got.len(), 1, "exactly once");
+    assert!(
+        got[0].contains("[CRITICAL] Nightly backup job"),
+        "{}",
+        got[0]
+    );
+    assert!(got[0].contains("X-Patrol-Check: backup-job"));
+    let rows = alerts_json(&config, &[]);
+    assert_eq!(rows[0]["state"], "sent");
+    assert!(
+        rows[0]["response"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("250"),
+        "{rows:?}"
+    );
+    stop(child);
+}
+
+#[test]
+fn alerts_produced_together_go_out_as_one_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared: Shared = Arc::default();
+    let port = start_receiver(shared.clone(), 0);
+    let config = setup(dir.path(), port);
+    // A second check on the same flag: both turn bad in the same second.
+    let second = std::fs::read_to_string(dir.path().join("checks/backup.yaml"))
+        .expect("check")
+        .replace("id: backup-job", "id: backup-job-2")
+        .replace("name: Nightly backup job", "name: Second backup job");
+    std::fs::write(dir.path().join("checks/second.yaml"), second).expect("write");
+    let root = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("group_window: 1s", "group_window: 3s");
+    std::fs::write(&config, root).expect("write");
+    let child = daemon(&config);
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    wait_for("the grouped message", 60, || !accepted(&shared).is_empty());
+    std::thread::sleep(Duration::from_secs(4));
+    let got = accepted(&shared);
+    assert_eq!(got.len(), 1, "one message: {got:?}");
+    let ids: Vec<&str> = got[0].body["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["check"]["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&"backup-job") && ids.contains(&"backup-job-2"));
+    stop(child);
+}
+
+#[test]
+fn alert_test_sends_a_real_message_and_says_what_the_server_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared: Shared = Arc::default();
+    let port = start_receiver(shared.clone(), 0);
+    let config = setup(dir.path(), port);
+    let out = common::patrol(&config, &["alert", "test", "hook"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(stdout(&out).contains("HTTP 200"), "{}", stdout(&out));
+    assert_eq!(event_types(&accepted(&shared)), ["test"]);
+    let out = common::patrol(&config, &["alert", "test", "nope"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(common::stderr(&out).contains("no channel `nope`"));
+}
