@@ -123,3 +123,32 @@ fn schema_describes_check_files_with_doc_comments() {
         );
     }
 }
+
+#[test]
+fn the_full_example_validates_with_its_secrets_set_and_names_them_when_not() {
+    let config = Path::new("examples/full/patrol.yaml");
+    let run = |with_env: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"));
+        cmd.arg("--config").arg(config).arg("validate");
+        if with_env {
+            cmd.env("PATROL_SMTP_PASSWORD", "x").env(
+                "PATROL_HOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            );
+        } else {
+            cmd.env_remove("PATROL_SMTP_PASSWORD")
+                .env_remove("PATROL_HOOK_SECRET");
+        }
+        cmd.output().expect("validate")
+    };
+    let ok = run(true);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    let bad = run(false);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    assert!(
+        text.contains("examples/full/patrol.yaml:")
+            && text.contains("PATROL_SMTP_PASSWORD is not set"),
+        "{text}"
+    );
+}

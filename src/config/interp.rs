@@ -12,6 +12,8 @@ use std::rc::Rc;
 pub struct InterpContext {
     pub vars: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, String>,
+    /// Secrets that are defined but whose source could not be read (reported separately).
+    pub unavailable: std::collections::BTreeSet<String>,
     /// Relative `${file:...}` paths resolve against this folder (the root config's).
     pub base_dir: PathBuf,
 }
@@ -105,6 +107,11 @@ pub fn interpolate(template: &str, ctx: &InterpContext) -> Result<Interpolated, 
                     out.push_str(v);
                     uses_secret = true;
                 }
+                None if ctx.unavailable.contains(arg) => {
+                    return Err(format!(
+                        "secret `{arg}` is not available (its source could not be read)"
+                    ));
+                }
                 None => {
                     return Err(format!(
                         "unknown secret `{arg}` (define it under `secrets:` in patrol.yaml)"
@@ -142,6 +149,7 @@ mod tests {
         InterpContext {
             vars: [("site".to_string(), "dr-east".to_string())].into(),
             secrets: [("pw".to_string(), "s3cr3t".to_string())].into(),
+            unavailable: Default::default(),
             base_dir: std::env::temp_dir(),
         }
     }

@@ -107,6 +107,7 @@ pub fn load_root_only(
         serde_saphyr::from_str(&text).map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
     };
     let mut secrets = BTreeMap::new();
+    let mut unavailable = std::collections::BTreeSet::new();
     for (name, source) in &prelude.secrets {
         let value = match source {
             SecretSource::Env(var) => std::env::var(var)
@@ -126,6 +127,7 @@ pub fn load_root_only(
             Err(msg) => {
                 let line = find_key_line(&text, name);
                 problems.push(Diagnostic::new(path, line, 1, msg));
+                unavailable.insert(name.clone());
             }
         }
     }
@@ -133,13 +135,21 @@ pub fn load_root_only(
     let ctx = InterpContext {
         vars: prelude.vars.clone(),
         secrets,
+        unavailable,
         base_dir: base_dir.clone(),
     };
     let root: RootConfig = if text.trim().is_empty() {
         RootConfig::default()
     } else {
-        with_context(&ctx, || serde_saphyr::from_str(&text))
-            .map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
+        match with_context(&ctx, || serde_saphyr::from_str(&text)) {
+            Ok(root) => root,
+            Err(e) => {
+                // Keep what was found before (a secret that could not be read explains a
+                // `${secret:...}` that fails here).
+                problems.push(yaml_diagnostic(path, &e, 0));
+                return Err(problems);
+            }
+        }
     };
     let known = |name: &String| root.channels.contains_key(name);
     let mut refs: Vec<(&str, &String)> = Vec::new();
