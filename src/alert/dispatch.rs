@@ -70,7 +70,7 @@ pub fn decide(
     };
     let hold = hold_for(root, store, check, run.started_at)?;
     let cfg = check.alerting.policy_config();
-    let (state, decision) = policy::step(
+    let (mut state, decision) = policy::step(
         &cfg,
         &previous,
         &RunInput {
@@ -99,7 +99,18 @@ pub fn decide(
             dependents,
         );
         let json = serde_json::to_value(&event)?;
-        for channel in destinations(root, &check.alerting, &check.def.tags, n.severity) {
+        let mut targets = destinations(root, &check.alerting, &check.def.tags, n.severity);
+        if n.kind == policy::EventKind::Resolved {
+            // Whoever heard of the incident hears that it ended, whatever changed meanwhile.
+            targets.append(&mut state.announced_on);
+            targets.sort();
+            targets.dedup();
+        } else {
+            state.announced_on.extend(targets.iter().cloned());
+            state.announced_on.sort();
+            state.announced_on.dedup();
+        }
+        for channel in targets {
             outbox.push(OutboxItem {
                 event_id: event.event_id.clone(),
                 channel,
@@ -109,6 +120,9 @@ pub fn decide(
                 event: json.clone(),
             });
         }
+    }
+    if state.incident.is_none() {
+        state.announced_on.clear();
     }
     Ok(AlertOutcome {
         state,

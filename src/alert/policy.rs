@@ -107,6 +107,10 @@ pub struct AlertState {
     pub flapping: bool,
     /// Incidents opened so far (makes incident ids unique).
     pub incidents_opened: u64,
+    /// Channels the open incident was announced on (kept by the dispatcher, so that the
+    /// resolve reaches them even if routing changed in between).
+    #[serde(default)]
+    pub announced_on: Vec<String>,
 }
 
 /// One run's result as the policy sees it.
