@@ -502,3 +502,74 @@ fn alert_test_sends_a_real_message_and_says_what_the_server_answered() {
     assert_ne!(out.status.code(), Some(0));
     assert!(common::stderr(&out).contains("no channel `nope`"));
 }
+
+#[test]
+fn a_bad_parent_holds_its_dependents_alerts_and_counts_them_in_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared: Shared = Arc::default();
+    let port = start_receiver(shared.clone(), 0);
+    let config = setup(dir.path(), port);
+    let parent_flag = dir.path().join("console-down");
+    let parent = format!(
+        r#"id: console
+name: DR console
+schedule: every 1s
+alerting: {{ repeat: 2s }}
+probe:
+  command:
+    argv: [sh, -c, 'if [ -f "$0" ]; then echo "CONSOLE CRITICAL - down"; exit 2; fi; echo OK', "{}"]
+"#,
+        parent_flag.display()
+    );
+    std::fs::write(dir.path().join("checks/console.yaml"), parent).expect("write");
+    let child = std::fs::read_to_string(dir.path().join("checks/backup.yaml"))
+        .expect("check")
+        .replace(
+            "schedule: every 1s",
+            "schedule: every 1s\ndepends_on: [console]",
+        );
+    std::fs::write(dir.path().join("checks/backup.yaml"), child).expect("write");
+    let firings_of = |id: &str| -> Vec<serde_json::Value> {
+        accepted(&shared)
+            .iter()
+            .flat_map(|r| r.body["events"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["check"]["id"] == id)
+            .collect()
+    };
+
+    let d = daemon(&config);
+    std::fs::write(&parent_flag, "").expect("flag");
+    wait_for("the console's firing", 60, || {
+        !firings_of("console").is_empty()
+    });
+    std::fs::write(dir.path().join("bad"), "").expect("flag");
+    wait_for("a console reminder counting the backup job", 60, || {
+        firings_of("console").iter().any(|e| {
+            e["suppressed_dependents"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "backup-job"))
+        })
+    });
+    assert!(
+        firings_of("backup-job").is_empty(),
+        "held while the console is bad"
+    );
+
+    std::fs::remove_file(&parent_flag).expect("unflag");
+    wait_for("the backup job's own firing", 60, || {
+        !firings_of("backup-job").is_empty()
+    });
+    let e = &firings_of("backup-job")[0];
+    assert_eq!(e["type"], "firing");
+    let reason = e["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("dependency `console`") && reason.contains("ended"),
+        "{reason}"
+    );
+    assert!(
+        firings_of("console")
+            .iter()
+            .any(|e| e["type"] == "resolved")
+    );
+    stop(d);
+}
