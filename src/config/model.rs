@@ -352,16 +352,7 @@ impl Default for After {
 
 impl<'de> Deserialize<'de> for After {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u32),
-            S(String),
-        }
-        let text = match Raw::deserialize(d)? {
-            Raw::N(n) => n.to_string(),
-            Raw::S(s) => s,
-        };
+        let text = super::types::number_or_text(d)?;
         crate::alert::policy::parse_after(&text)
             .map(|(n, of)| After { n, of })
             .map_err(serde::de::Error::custom)

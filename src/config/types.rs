@@ -140,6 +140,21 @@ impl JsonSchema for Json {
     }
 }
 
+/// A value written either as a whole number or as text (`30` or `"30s"`, `3` or `"3 of 5"`),
+/// returned as text for the caller's own parser.
+pub fn number_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::N(n) => n.to_string(),
+        Raw::S(s) => s,
+    })
+}
+
 /// A duration written as `30s`, `5m`, `1h30m`, `2d` (or a number of seconds).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Dur(pub Duration);
@@ -180,16 +195,7 @@ impl FromStr for Dur {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Dur::secs(n)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
+        number_or_text(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -180,17 +180,9 @@ impl fmt::Display for StatusRange {
 
 impl<'de> Deserialize<'de> for StatusRange {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        let text = match Raw::deserialize(d)? {
-            Raw::N(n) => n.to_string(),
-            Raw::S(s) => s,
-        };
-        text.parse().map_err(serde::de::Error::custom)
+        crate::config::types::number_or_text(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
