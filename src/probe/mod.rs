@@ -5,6 +5,9 @@ pub mod command;
 pub mod disk;
 pub mod http;
 pub mod log;
+pub mod s3_client;
+pub mod s3_credentials;
+pub mod sample_restore;
 pub mod system;
 pub mod tcp;
 pub mod tls;
@@ -86,6 +89,10 @@ pub enum ProbeSpec {
     Log(log::LogProbe),
     /// Expiry of every certificate in a PEM file.
     TlsFile(tls_file::TlsFileProbe),
+    /// Live check of an access key against an S3-compatible object store.
+    S3Credentials(s3_credentials::S3CredentialsProbe),
+    /// Restore a rotating sample of a backup (folder or S3 bucket) and verify its checksums.
+    SampleRestore(sample_restore::SampleRestoreProbe),
 }
 
 impl ProbeSpec {
@@ -98,6 +105,8 @@ impl ProbeSpec {
             ProbeSpec::System(p) => p,
             ProbeSpec::Log(p) => p,
             ProbeSpec::TlsFile(p) => p,
+            ProbeSpec::S3Credentials(p) => p,
+            ProbeSpec::SampleRestore(p) => p,
         }
     }
 
