@@ -37,8 +37,11 @@ fn s3s_fs_binary() -> PathBuf {
     if local.exists() {
         return local;
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join("s3s-fs")).find(|p| p.exists()));
+    let on_path = std::env::var_os("PATH").map(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("s3s-fs"))
+            .find(|p| p.exists())
+    });
     on_path.flatten().unwrap_or_else(|| {
         panic!(
             "s3s-fs not found: run .ci/run, or `cargo install s3s-fs@0.14.1 --locked --features binary --root target/tools`"
@@ -96,7 +99,9 @@ impl S3Server {
             endpoint,
             _root: root,
         };
-        server.send(|b, c| CreateBucket::new(b, c).sign(TTL), "PUT", Vec::new()).await;
+        server
+            .send(|b, c| CreateBucket::new(b, c).sign(TTL), "PUT", Vec::new())
+            .await;
         server
     }
 
@@ -125,7 +130,11 @@ impl S3Server {
             .await
             .unwrap();
         let status = resp.status();
-        assert!(status.is_success(), "{method}: {status} {}", resp.text().await.unwrap());
+        assert!(
+            status.is_success(),
+            "{method}: {status} {}",
+            resp.text().await.unwrap()
+        );
     }
 
     async fn put(&self, key: &str, bytes: &[u8]) {
@@ -224,7 +233,11 @@ async fn a_wrong_secret_is_an_invalid_key() {
     assert_eq!(o["http_status"], 403);
     assert_eq!(o["code"], "SignatureDoesNotMatch");
     assert_eq!(out.verdict.status, Status::Critical);
-    assert!(out.verdict.summary.starts_with("invalid_key: bucket backups at http://127.0.0.1:"));
+    assert!(
+        out.verdict
+            .summary
+            .starts_with("invalid_key: bucket backups at http://127.0.0.1:")
+    );
     assert!(!o.to_string().contains("not-the-secret"));
 }
 
@@ -236,7 +249,11 @@ async fn an_unknown_key_id_is_an_invalid_key() {
         &Value::Null,
     )
     .await;
-    assert_eq!(out.observation["result"], "invalid_key", "{:#}", out.observation);
+    assert_eq!(
+        out.observation["result"], "invalid_key",
+        "{:#}",
+        out.observation
+    );
     assert_eq!(out.observation["http_status"], 403);
     assert_eq!(out.verdict.status, Status::Critical);
 }
@@ -249,7 +266,11 @@ async fn a_missing_bucket_is_reported() {
         &Value::Null,
     )
     .await;
-    assert_eq!(out.observation["result"], "no_such_bucket", "{:#}", out.observation);
+    assert_eq!(
+        out.observation["result"], "no_such_bucket",
+        "{:#}",
+        out.observation
+    );
     assert_eq!(out.observation["http_status"], 404);
     assert_eq!(out.observation["code"], "NoSuchBucket");
     assert_eq!(out.verdict.status, Status::Critical);
@@ -259,7 +280,12 @@ async fn a_missing_bucket_is_reported() {
 async fn nothing_listening_is_unreachable() {
     let port = net::closed_port().await;
     let out = run_probe(
-        &credentials_yaml(&format!("http://127.0.0.1:{port}"), BUCKET, ACCESS_KEY, SECRET_KEY),
+        &credentials_yaml(
+            &format!("http://127.0.0.1:{port}"),
+            BUCKET,
+            ACCESS_KEY,
+            SECRET_KEY,
+        ),
         &Value::Null,
     )
     .await;
@@ -267,7 +293,10 @@ async fn nothing_listening_is_unreachable() {
     assert_eq!(o["result"], "unreachable", "{o:#}");
     assert_eq!(o["http_status"], Value::Null);
     assert!(
-        o["detail"].as_str().unwrap().starts_with("cannot connect: "),
+        o["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect: "),
         "{o:#}"
     );
     assert!(!o["detail"].as_str().unwrap().contains("X-Amz-Signature"));
@@ -285,7 +314,13 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     .await;
     let o = &out.observation;
     assert_eq!(o["result"], "tls_error", "{o:#}");
-    assert!(o["detail"].as_str().unwrap().starts_with("TLS handshake failed"), "{o:#}");
+    assert!(
+        o["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("TLS handshake failed"),
+        "{o:#}"
+    );
     assert_eq!(out.verdict.status, Status::Critical);
 }
 
@@ -366,7 +401,12 @@ async fn the_shipped_credential_check_tells_right_from_wrong_secret() {
     let (code, run, stdout) = patrol_run(dir.path(), "hyperbdr-s3-credentials", SECRET_KEY);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(run["status"], "ok");
-    assert!(run["summary"].as_str().unwrap().starts_with("key *************0001 is valid for bucket backups"));
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("key *************0001 is valid for bucket backups")
+    );
     assert!(!stdout.contains(SECRET_KEY));
 
     let wrong = "wrong-secret-value-42";
@@ -443,17 +483,28 @@ async fn sample_restore_from_s3_covers_every_object_and_names_the_bad_ones() {
     assert_eq!(run["status"], "critical");
     let summary = run["summary"].as_str().unwrap();
     assert!(
-        summary.starts_with("2 of 5 restored items failed verification: vol-1/000004.blk corrupted (sha256 "),
+        summary.starts_with(
+            "2 of 5 restored items failed verification: vol-1/000004.blk corrupted (sha256 "
+        ),
         "{summary}"
     );
     assert!(summary.ends_with("; vol-1/000006.blk missing"), "{summary}");
     let items = run["observation"]["items"].as_array().unwrap();
-    let four = items.iter().find(|i| i["path"] == "vol-1/000004.blk").unwrap();
+    let four = items
+        .iter()
+        .find(|i| i["path"] == "vol-1/000004.blk")
+        .unwrap();
     assert_eq!(four["status"], "corrupted");
     assert_eq!(four["actual_sha256"], sha256_hex(&bad));
-    let six = items.iter().find(|i| i["path"] == "vol-1/000006.blk").unwrap();
+    let six = items
+        .iter()
+        .find(|i| i["path"] == "vol-1/000006.blk")
+        .unwrap();
     assert_eq!(six["status"], "missing");
-    assert!(six["error"].as_str().unwrap().contains("NoSuchKey"), "{six}");
+    assert!(
+        six["error"].as_str().unwrap().contains("NoSuchKey"),
+        "{six}"
+    );
 
     // The rotation moves on (8..=11, 0) but the two bad objects are restored again: still bad.
     let (code, run, _) = patrol_run(dir.path(), check, SECRET_KEY);
@@ -464,7 +515,12 @@ async fn sample_restore_from_s3_covers_every_object_and_names_the_bad_ones() {
         .unwrap()
         .iter()
         .filter(|i| i["rechecked"] == true)
-        .map(|i| (i["path"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
+        .map(|i| {
+            (
+                i["path"].as_str().unwrap().to_string(),
+                i["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         rechecked,
@@ -474,12 +530,14 @@ async fn sample_restore_from_s3_covers_every_object_and_names_the_bad_ones() {
         ]
     );
 
-    // Repaired: the rechecks pass and the check recovers.
+    // Repaired: the next run restores 1..=5 and rechecks 000006; all verify, the check recovers.
     s3.put("daily/vol-1/000004.blk", &item(4)).await;
     s3.put("daily/vol-1/000006.blk", &item(6)).await;
     let (code, run, stdout) = patrol_run(dir.path(), check, SECRET_KEY);
     assert_eq!(code, 0, "{stdout}");
-    assert_eq!(run["observation"]["verified"], 7);
+    assert_eq!(run["observation"]["verified"], 6);
+    assert_eq!(item_paths(&run)[0], "vol-1/000006.blk");
+    assert_eq!(run["observation"]["items"][0]["rechecked"], true);
     assert_store_clean(dir.path(), SECRET_KEY);
 }
 
@@ -508,7 +566,13 @@ async fn sample_restore_with_a_wrong_secret_cannot_read_the_manifest() {
     let (code, run, stdout) = patrol_run(dir.path(), "hyperbdr-sample-restore", "bad-secret-x");
     assert_eq!(code, 3, "{stdout}");
     assert_eq!(run["observation"]["manifest_status"], "unreadable");
-    assert!(run["summary"].as_str().unwrap().contains("SignatureDoesNotMatch"), "{stdout}");
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .contains("SignatureDoesNotMatch"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -530,7 +594,11 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
         std::fs::write(backup.join(name), item(i)).unwrap();
         manifest.push(serde_json::json!({"path": name, "sha256": sha256_hex(&item(i)), "size": item(i).len()}));
     }
-    std::fs::write(backup.join("manifest.json"), Value::from(manifest).to_string()).unwrap();
+    std::fs::write(
+        backup.join("manifest.json"),
+        Value::from(manifest).to_string(),
+    )
+    .unwrap();
 
     let mut covered = BTreeSet::new();
     for n in 1..=3 {
@@ -539,11 +607,20 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
         assert_eq!(run["observation"]["manifest_format"], "json");
         covered.extend(item_paths(&run));
     }
-    assert_eq!(covered.len(), 5, "ceil(5/2) = 3 runs cover all: {covered:?}");
+    assert_eq!(
+        covered.len(),
+        5,
+        "ceil(5/2) = 3 runs cover all: {covered:?}"
+    );
     // The scratch directories are gone.
-    assert_eq!(std::fs::read_dir(dir.path().join("scratch")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("scratch"))
+            .unwrap()
+            .count(),
+        0
+    );
 
-    // Run 4 restores b and c (positions 1 and 2): corrupt one, truncate... and remove one.
+    // Run 4 restores b and c (positions 1 and 2): corrupt b, remove c.
     let mut bad = item(1);
     bad[0] ^= 1;
     std::fs::write(backup.join("db/b.dump"), &bad).unwrap();
@@ -565,7 +642,12 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["path"].as_str().unwrap().into(), i["status"].as_str().unwrap().into()))
+        .map(|i| {
+            (
+                i["path"].as_str().unwrap().into(),
+                i["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let expect = [
         ("db/b.dump", "corrupted"),
@@ -579,5 +661,10 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
         "{:#}",
         run["observation"]
     );
-    assert!(run["summary"].as_str().unwrap().contains("d.tar has 10 bytes, manifest "));
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .contains("d.tar has 10 bytes, manifest ")
+    );
 }

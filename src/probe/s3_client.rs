@@ -138,14 +138,20 @@ pub fn classify(failure: Option<&S3Failure>) -> &'static str {
         Some(S3Failure::Http(r)) => r,
     };
     match reply.code.as_str() {
-        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidClientTokenId"
-        | "UnrecognizedClientException" | "InvalidSecurity" => "invalid_key",
+        // NotSignedUp: what s3s (and AWS, for an account without S3) answers for a key id
+        // it does not know.
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "InvalidSecurity"
+        | "NotSignedUp" => "invalid_key",
         "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired" => "expired_token",
         "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => "access_denied",
         "NoSuchBucket" => "no_such_bucket",
-        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
-            "wrong_region"
-        }
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => "wrong_region",
         "RequestTimeTooSkewed" => "clock_skew",
         _ => match reply.status {
             301 | 307 => "wrong_region",
@@ -166,10 +172,12 @@ impl S3Client {
         check_timeout: Duration,
     ) -> Result<S3Client, ProbeError> {
         ensure_crypto_provider();
-        let limit =
-            super::tls::io_deadline(conn.timeout.map(Dur::as_duration), check_timeout);
+        let limit = super::tls::io_deadline(conn.timeout.map(Dur::as_duration), check_timeout);
         let endpoint = reqwest::Url::parse(conn.endpoint.value()).map_err(|e| {
-            ProbeError::Config(format!("invalid endpoint {:?}: {e}", conn.endpoint.display()))
+            ProbeError::Config(format!(
+                "invalid endpoint {:?}: {e}",
+                conn.endpoint.display()
+            ))
         })?;
         let style = if conn.path_style {
             UrlStyle::Path
@@ -391,12 +399,25 @@ mod tests {
     #[test]
     fn results_are_classified() {
         assert_eq!(classify(None), "valid");
-        assert_eq!(classify(Some(&reply(403, "InvalidAccessKeyId"))), "invalid_key");
-        assert_eq!(classify(Some(&reply(403, "SignatureDoesNotMatch"))), "invalid_key");
+        assert_eq!(
+            classify(Some(&reply(403, "InvalidAccessKeyId"))),
+            "invalid_key"
+        );
+        assert_eq!(
+            classify(Some(&reply(403, "SignatureDoesNotMatch"))),
+            "invalid_key"
+        );
+        assert_eq!(classify(Some(&reply(403, "NotSignedUp"))), "invalid_key");
         assert_eq!(classify(Some(&reply(403, "AccessDenied"))), "access_denied");
-        assert_eq!(classify(Some(&reply(404, "NoSuchBucket"))), "no_such_bucket");
+        assert_eq!(
+            classify(Some(&reply(404, "NoSuchBucket"))),
+            "no_such_bucket"
+        );
         assert_eq!(classify(Some(&reply(400, "ExpiredToken"))), "expired_token");
-        assert_eq!(classify(Some(&reply(403, "RequestTimeTooSkewed"))), "clock_skew");
+        assert_eq!(
+            classify(Some(&reply(403, "RequestTimeTooSkewed"))),
+            "clock_skew"
+        );
         assert_eq!(classify(Some(&reply(301, ""))), "wrong_region");
         assert_eq!(classify(Some(&reply(503, "SlowDown"))), "error");
         let t = |tls| S3Failure::Transport {

@@ -494,7 +494,9 @@ impl Run<'_> {
             .map(|r| r.path.clone())
             .collect();
         for p in &state.failed {
-            if !checked.contains(p.as_str()) && index.contains_key(p.as_str()) && !failed.contains(p)
+            if !checked.contains(p.as_str())
+                && index.contains_key(p.as_str())
+                && !failed.contains(p)
             {
                 failed.push(p.clone());
             }
@@ -575,7 +577,12 @@ impl Run<'_> {
     }
 
     /// Restores one item to `dest` and verifies it.
-    async fn restore_item(&mut self, item: &ManifestItem, dest: &Path, rechecked: bool) -> ItemResult {
+    async fn restore_item(
+        &mut self,
+        item: &ManifestItem,
+        dest: &Path,
+        rechecked: bool,
+    ) -> ItemResult {
         let mut result = ItemResult {
             path: item.path.clone(),
             status: "error",
@@ -586,14 +593,15 @@ impl Run<'_> {
             error: None,
             rechecked,
         };
-        let restored = tokio::time::timeout_at(self.deadline.into(), self.copy_out(&item.path, dest))
-            .await
-            .unwrap_or_else(|_| {
-                Err(RestoreFailure {
-                    missing: false,
-                    error: "timed out".into(),
-                })
-            });
+        let restored =
+            tokio::time::timeout_at(self.deadline.into(), self.copy_out(&item.path, dest))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(RestoreFailure {
+                        missing: false,
+                        error: "timed out".into(),
+                    })
+                });
         if let Err(f) = restored {
             result.status = if f.missing { "missing" } else { "error" };
             result.error = Some(f.error);
@@ -863,7 +871,10 @@ fn json_item(path: Option<&str>, entry: &Value) -> Result<ManifestItem, String> 
         }
         _ => return Err("expected an object with `path` and `sha256`".into()),
     };
-    let hash = hash.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+    let hash = hash
+        .trim()
+        .trim_start_matches("sha256:")
+        .to_ascii_lowercase();
     if !is_sha256(&hash) {
         return Err(format!("{hash:?} is not a SHA-256 in hex"));
     }
