@@ -57,7 +57,7 @@ use crate::status::Verdict;
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Instant;
 
 /// Configuration of the `s3_credentials` probe: the connection to the bucket.
@@ -149,7 +149,7 @@ impl S3CredentialsProbe {
             .with_metric("latency_ms", latency_ms)
             .with_metric("valid", if result == "valid" { 1.0 } else { 0.0 });
         ProbeOutput {
-            observation: Value::from(observation),
+            observation,
             verdict,
             state: None,
         }

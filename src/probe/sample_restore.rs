@@ -212,16 +212,18 @@ impl SampleRestoreProbe {
         }
     }
 
+    /// `dir:/path`, or `s3://bucket/prefix at ENDPOINT`.
     fn source_label(&self, source: &Source) -> String {
-        match (source, &self.s3) {
-            (Source::S3(client), Some(conn)) => format!(
-                "s3://{}/{} at {}",
-                conn.bucket.display(),
-                client.prefix(),
-                conn.endpoint.display()
-            ),
-            (Source::Dir(dir), _) => format!("dir:{}", dir.display()),
-            _ => String::new(),
+        match source {
+            Source::Dir(dir) => format!("dir:{}", dir.display()),
+            Source::S3(client) => {
+                let (bucket, endpoint) = self
+                    .s3
+                    .as_ref()
+                    .map(|c| (c.bucket.display(), c.endpoint.display()))
+                    .unwrap_or_default();
+                format!("s3://{bucket}/{} at {endpoint}", client.prefix())
+            }
         }
     }
 
@@ -248,11 +250,10 @@ impl SampleRestoreProbe {
             bytes_restored: 0,
         };
 
-        let items = match run.read_manifest().await {
-            Ok((items, format)) => (items, format),
-            Err(problem) => return Ok(run.manifest_output(problem, started)),
-        };
-        run.verify(ctx, items.0, items.1, started).await
+        match run.read_manifest().await {
+            Ok((items, format)) => run.verify(ctx, items, format, started).await,
+            Err(problem) => Ok(run.manifest_output(problem, started)),
+        }
     }
 }
 
@@ -593,35 +594,36 @@ impl Run<'_> {
             error: None,
             rechecked,
         };
-        let restored =
-            tokio::time::timeout_at(self.deadline.into(), self.copy_out(&item.path, dest))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(RestoreFailure {
-                        missing: false,
-                        error: "timed out".into(),
-                    })
-                });
-        if let Err(f) = restored {
-            result.status = if f.missing { "missing" } else { "error" };
-            result.error = Some(f.error);
-            return result;
-        }
-        match sha256_file(dest).await {
-            Ok((sha, size)) => {
-                self.bytes_restored += size;
-                result.actual_sha256 = Some(sha.clone());
-                result.size = Some(size);
-                result.status = if item.size.is_some_and(|s| s != size) {
-                    "size_mismatch"
-                } else if sha != item.sha256 {
-                    "corrupted"
-                } else {
-                    "ok"
-                };
+        // Restoring and hashing both count against the deadline.
+        let restored = async {
+            self.copy_out(&item.path, dest).await?;
+            sha256_file(dest).await.map_err(|e| RestoreFailure {
+                missing: false,
+                error: format!("reading the restored copy: {e}"),
+            })
+        };
+        let (sha, size) = match tokio::time::timeout_at(self.deadline.into(), restored).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(f)) => {
+                result.status = if f.missing { "missing" } else { "error" };
+                result.error = Some(f.error);
+                return result;
             }
-            Err(e) => result.error = Some(format!("reading the restored copy: {e}")),
-        }
+            Err(_) => {
+                result.error = Some("timed out".into());
+                return result;
+            }
+        };
+        self.bytes_restored += size;
+        result.status = if item.size.is_some_and(|s| s != size) {
+            "size_mismatch"
+        } else if sha != item.sha256 {
+            "corrupted"
+        } else {
+            "ok"
+        };
+        result.actual_sha256 = Some(sha);
+        result.size = Some(size);
         result
     }
 
@@ -658,7 +660,7 @@ impl Run<'_> {
                 let key = join_key(client.prefix(), rel);
                 check_key(&key).map_err(refuse)?;
                 let mut resp = client.get_object(&key).await.map_err(|f| RestoreFailure {
-                    missing: matches!(&f, S3Failure::Http(r) if r.code == "NoSuchKey" || r.status == 404),
+                    missing: matches!(&f, S3Failure::Http(r) if r.is_not_found()),
                     error: f.describe(),
                 })?;
                 let mut file = tokio::fs::File::create(dest)
