@@ -573,6 +573,8 @@ async fn sample_restore_with_a_wrong_secret_cannot_read_the_manifest() {
             .contains("SignatureDoesNotMatch"),
         "{stdout}"
     );
+    assert!(!stdout.contains("bad-secret-x"));
+    assert_store_clean(dir.path(), "bad-secret-x");
 }
 
 #[tokio::test]
