@@ -670,3 +670,26 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
             .contains("d.tar has 10 bytes, manifest ")
     );
 }
+
+#[tokio::test]
+async fn sample_restore_from_an_unreachable_store_is_unknown() {
+    let port = net::closed_port().await;
+    let yaml = format!(
+        "sample_restore:\n  s3:\n    endpoint: http://127.0.0.1:{port}\n    bucket: {BUCKET}\n    prefix: daily\n    access_key: {ACCESS_KEY}\n    secret_key: {SECRET_KEY}\n  count: 3\n"
+    );
+    let previous = serde_json::json!({"cursor": 4, "covered": 4, "passes": 1, "paths_digest": "x", "failed": []});
+    let out = run_probe(&yaml, &previous).await;
+    let o = &out.observation;
+    assert_eq!(o["manifest_status"], "unreadable", "{o:#}");
+    assert_eq!(o["manifest"], "daily/SHA256SUMS");
+    assert!(
+        o["manifest_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect: "),
+        "{o:#}"
+    );
+    assert_eq!(out.verdict.status, Status::Unknown);
+    // The cursor is kept for when the store is back.
+    assert!(out.state.is_none());
+}
