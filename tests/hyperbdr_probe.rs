@@ -123,7 +123,47 @@ async fn simulator_serves_the_green_console_and_switches_scenarios() {
         .json()
         .await
         .unwrap();
-    assert!(names["scenarios"].as_array().unwrap().len() >= 30);
+    let names: Vec<&str> = names["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    // Every scenario of the contract (hyperbdr-contract.md §2).
+    for name in [
+        "green",
+        "container-restarting",
+        "proxy-offline",
+        "task-failed-network",
+        "task-failed-permission",
+        "task-failed-storage",
+        "task-failed-source",
+        "task-stuck",
+        "rpo-breach",
+        "bucket-92",
+        "storage-trend",
+        "snapshots-127",
+        "key-old",
+        "key-expiring",
+        "account-invalid",
+        "iam-wildcard",
+        "permission-missing",
+        "subtunnel-down",
+        "latency-high",
+        "link-saturated",
+        "policy-no-full",
+        "drill-overdue",
+        "critical-alert",
+        "relogin-401",
+        "error-envelope",
+        "http-500",
+        "slow",
+        "paging",
+        "log-host-offline",
+        "log-collection-failed",
+    ] {
+        assert!(names.contains(&name), "scenario {name} missing");
+    }
 }
 
 #[tokio::test]
@@ -672,4 +712,24 @@ fn rerun_is_guarded_counted_and_shown() {
             assert!(!found, "password stored in {}", path.display());
         }
     }
+}
+
+#[test]
+fn validate_reports_a_rerun_without_task_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = [("tasks", "/api/v2/getTasks")];
+    let config = setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &[hb_check(
+            "hb-bad",
+            "20s",
+            &fetch,
+            "rerun: { enabled: true }",
+        )],
+    );
+    let out = patrol_env(&config, PASSWORD, &["validate"]);
+    assert_ne!(out.status.code(), Some(0));
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(text.contains("rerun needs task_steps: true"), "{text}");
 }
