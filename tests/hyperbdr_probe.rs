@@ -733,3 +733,54 @@ fn validate_reports_a_rerun_without_task_steps() {
     let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
     assert!(text.contains("rerun needs task_steps: true"), "{text}");
 }
+
+/// The console client the log export reuses: POST a collection, poll the list, download.
+#[tokio::test]
+async fn console_client_collects_and_downloads_logs() {
+    use patrol::probe::hyperbdr::client::{Connection, ConsoleClient};
+    let s = start_sim("green");
+    let client = ConsoleClient::new(&Connection::new(&s.url(), "ops", PASSWORD)).unwrap();
+    let started = client
+        .post_data(
+            "/api/v2/om/log-collections",
+            &json!({"resource_type": "linux_host", "resource_id": "h-001"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started["status"], "collecting");
+    let mut done = Value::Null;
+    for _ in 0..10 {
+        let all = client
+            .get_all_pages("/api/v2/om/log-collections", &[])
+            .await
+            .unwrap();
+        if all["log_collections"][0]["status"] == "available" {
+            done = all["log_collections"][0].clone();
+            break;
+        }
+    }
+    let file = &done["files"][0];
+    let bytes = client
+        .get_bytes(file["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bytes.len() as u64, file["size_bytes"].as_u64().unwrap());
+    assert_eq!(s.logins(), 1);
+
+    // Errors name the endpoint and the console's message.
+    let e = client
+        .post_data(
+            "/api/v2/om/log-collections",
+            &json!({"resource_type": "sync_proxy", "resource_id": "nope"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "POST /api/v2/om/log-collections: HTTP 400: sync_proxy \"nope\" not found"
+        ),
+        "{e}"
+    );
+    let e = client.get_bytes("/api/v2/om/nothing").await.unwrap_err();
+    assert!(e.is_not_available(), "{e}");
+}

@@ -400,6 +400,7 @@ fn state_json(shared: &Shared) -> Value {
         "batch_sync_calls": inner.batch_sync.len(),
         "batch_sync": inner.batch_sync,
         "log_collections": inner.collections.len(),
+        "storage_day": inner.storage_day,
         "last_headers": {"x_scene": inner.last_scene, "x_lang": inner.last_lang},
     })
 }
