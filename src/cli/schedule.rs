@@ -320,9 +320,9 @@ mod tests {
     fn spring_gap_and_autumn_repeat_are_annotated() {
         let fixed: ScheduleExpr = "30 2 * * *".parse().expect("parse");
         let a = fires(&fixed, Berlin, utc("2026-03-28T12:00:00Z"), 2);
-        assert_eq!(a.fires[1].utc, utc("2026-03-29T01:00:00Z"));
-        assert_eq!(a.fires[1].dst, Some("gap"));
-        assert_eq!(a.fires[0].dst, None);
+        assert_eq!(a.fires[0].utc, utc("2026-03-29T01:00:00Z"));
+        assert_eq!(a.fires[0].dst, Some("gap"));
+        assert_eq!(a.fires[1].dst, None);
         let a = fires(&fixed, Berlin, utc("2026-10-24T12:00:00Z"), 2);
         assert_eq!(a.fires[0].dst, Some("repeated_once"));
 
