@@ -221,8 +221,10 @@ fn schedule_next_agrees_with_croniter_and_differs_only_in_the_named_dst_cases() 
             .as_array()
             .expect("naive")
             .iter()
-            .map(|t| NaiveDateTime::parse_from_str(t.as_str().expect("t"), "%Y-%m-%dT%H:%M:%S")
-                .expect("naive time"))
+            .map(|t| {
+                NaiveDateTime::parse_from_str(t.as_str().expect("t"), "%Y-%m-%dT%H:%M:%S")
+                    .expect("naive time")
+            })
             .collect();
         let fixed_hours = patrol_answers_fixed(expr);
         let mut here = BTreeMap::new();
@@ -256,7 +258,11 @@ fn patrol_answers_fixed(expr: &str) -> bool {
         "@hourly" => return false,
         e => e.split_whitespace().collect(),
     };
-    let hour = if fields.len() == 6 { fields[2] } else { fields[1] };
+    let hour = if fields.len() == 6 {
+        fields[2]
+    } else {
+        fields[1]
+    };
     !hour.contains(['*', '/'])
 }
 
@@ -270,7 +276,18 @@ fn every_schedules_ignore_the_time_zone_and_match_utc_cron() {
     for (every, cron) in [("every 10m", "*/10 * * * *"), ("every 1h", "0 * * * *")] {
         let o = patrol(
             &config,
-            &["schedule", "next", every, "--tz", "Europe/Berlin", "--from", from, "-n", "20", "--json"],
+            &[
+                "schedule",
+                "next",
+                every,
+                "--tz",
+                "Europe/Berlin",
+                "--from",
+                from,
+                "-n",
+                "20",
+                "--json",
+            ],
         );
         assert!(o.status.success(), "{}", stderr(&o));
         let v = json_of(&o);
@@ -307,28 +324,64 @@ fn schedule_next_annotates_the_skipped_and_the_repeated_times() {
         stdout(&o)
     };
     let spring = run(&[
-        "schedule", "next", "30 2 * * *", "--tz", "Europe/Berlin", "--from", "2026-03-28 12:00",
-        "-n", "2",
+        "schedule",
+        "next",
+        "30 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-28 12:00",
+        "-n",
+        "2",
     ]);
     let gap = spring
         .lines()
         .find(|l| l.starts_with("2026-03-29"))
         .expect("29 March line");
-    assert!(gap.contains("03:00:00 +02:00") && gap.contains("2026-03-29 01:00:00Z"), "{spring}");
-    assert!(gap.contains("02:30 does not exist") && gap.contains("end of the gap"), "{gap}");
+    assert!(
+        gap.contains("03:00:00 +02:00") && gap.contains("2026-03-29 01:00:00Z"),
+        "{spring}"
+    );
+    assert!(
+        gap.contains("02:30 does not exist") && gap.contains("end of the gap"),
+        "{gap}"
+    );
 
     let autumn = run(&[
-        "schedule", "next", "0 * * * *", "--tz", "America/New_York", "--from",
-        "2026-11-01T04:30:00Z", "-n", "3",
+        "schedule",
+        "next",
+        "0 * * * *",
+        "--tz",
+        "America/New_York",
+        "--from",
+        "2026-11-01T04:30:00Z",
+        "-n",
+        "3",
     ]);
-    let lines: Vec<&str> = autumn.lines().filter(|l| l.starts_with("2026-11-01")).collect();
-    assert!(lines[0].contains("01:00:00 -04:00") && lines[0].contains("first pass"), "{autumn}");
-    assert!(lines[1].contains("01:00:00 -05:00") && lines[1].contains("second pass"), "{autumn}");
+    let lines: Vec<&str> = autumn
+        .lines()
+        .filter(|l| l.starts_with("2026-11-01"))
+        .collect();
+    assert!(
+        lines[0].contains("01:00:00 -04:00") && lines[0].contains("first pass"),
+        "{autumn}"
+    );
+    assert!(
+        lines[1].contains("01:00:00 -05:00") && lines[1].contains("second pass"),
+        "{autumn}"
+    );
     assert!(!lines[2].contains("DST"), "{autumn}");
 
     let skipped = run(&[
-        "schedule", "next", "*/30 * * * *", "--tz", "America/New_York", "--from",
-        "2026-03-08 01:45", "-n", "1",
+        "schedule",
+        "next",
+        "*/30 * * * *",
+        "--tz",
+        "America/New_York",
+        "--from",
+        "2026-03-08 01:45",
+        "-n",
+        "1",
     ]);
     assert!(skipped.contains("skipped 02:00, 02:30"), "{skipped}");
 
@@ -345,11 +398,20 @@ fn init_writes_a_configuration_that_validates_runs_and_is_not_overwritten() {
     let none = dir.path().join("none.yaml");
     let o = patrol(
         &none,
-        &["init", etc.to_str().expect("utf-8"), "--store", db.to_str().expect("utf-8")],
+        &[
+            "init",
+            etc.to_str().expect("utf-8"),
+            "--store",
+            db.to_str().expect("utf-8"),
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let config = etc.join("patrol.yaml");
-    for f in ["checks.d/host.yaml", "checks.d/certs.yaml", "rules/disk-usage.rhai"] {
+    for f in [
+        "checks.d/host.yaml",
+        "checks.d/certs.yaml",
+        "rules/disk-usage.rhai",
+    ] {
         assert!(etc.join(f).is_file(), "{f} missing");
     }
     // The shipped files, byte for byte.
@@ -370,7 +432,12 @@ fn init_writes_a_configuration_that_validates_runs_and_is_not_overwritten() {
 
     let r = patrol(&config, &["run", "--all", "--json"]);
     // The host decides OK/WARNING/CRITICAL; a configuration problem would be UNKNOWN (3).
-    assert!(matches!(r.status.code(), Some(0..=2)), "{}{}", stdout(&r), stderr(&r));
+    assert!(
+        matches!(r.status.code(), Some(0..=2)),
+        "{}{}",
+        stdout(&r),
+        stderr(&r)
+    );
     let runs = json_of(&r);
     let runs = runs.as_array().expect("runs");
     assert_eq!(runs.len(), 6, "{runs:?}");
@@ -390,7 +457,11 @@ fn init_writes_a_configuration_that_validates_runs_and_is_not_overwritten() {
     );
     let forced = patrol(&none, &["init", etc.to_str().expect("utf-8"), "--force"]);
     assert!(forced.status.success(), "{}", stderr(&forced));
-    assert!(std::fs::read_to_string(etc.join("checks.d/host.yaml")).expect("read").contains("disk-root"));
+    assert!(
+        std::fs::read_to_string(etc.join("checks.d/host.yaml"))
+            .expect("read")
+            .contains("disk-root")
+    );
 }
 
 fn explain_setup(dir: &Path) -> std::path::PathBuf {
@@ -405,7 +476,10 @@ fn explain_setup(dir: &Path) -> std::path::PathBuf {
                 "checks/c.yaml",
                 "id: echo\nname: Echo\nschedule: \"30 2 * * *\"\nprobe:\n  command:\n    argv: [sh, -c, 'echo \"{\\\"n\\\": 7}\"']\n    env: { TOKEN: \"${secret:token}\" }\nrule: seven\nparams: { key: \"${secret:token}\", limit: 7 }\n",
             ),
-            ("rules/seven.rhai", "if probe.json.n == params.limit { ok(\"seven\") } else { critical(\"not seven\") }\n"),
+            (
+                "rules/seven.rhai",
+                "if probe.json.n == params.limit { ok(\"seven\") } else { critical(\"not seven\") }\n",
+            ),
         ],
     );
     dir.join("patrol.yaml")
@@ -417,7 +491,11 @@ fn explain_shows_the_resolved_check_with_secrets_masked_its_rule_and_last_observ
     let config = explain_setup(dir.path());
     let before = patrol(&config, &["explain", "echo"]);
     assert!(before.status.success(), "{}", stderr(&before));
-    assert!(stdout(&before).contains("none (the check has not run yet)"), "{}", stdout(&before));
+    assert!(
+        stdout(&before).contains("none (the check has not run yet)"),
+        "{}",
+        stdout(&before)
+    );
 
     let r = patrol(&config, &["run", "echo"]);
     assert_eq!(r.status.code(), Some(0), "{}{}", stdout(&r), stderr(&r));
@@ -426,9 +504,18 @@ fn explain_shows_the_resolved_check_with_secrets_masked_its_rule_and_last_observ
     let text = stdout(&o);
     assert!(!text.contains("s3cr3t-t0ken"), "secret leaked:\n{text}");
     assert!(text.contains("${secret:token}"), "{text}");
-    assert!(text.contains(&format!("rule: seven — {}", dir.path().join("rules/seven.rhai").display())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "rule: seven — {}",
+            dir.path().join("rules/seven.rhai").display()
+        )),
+        "{text}"
+    );
     assert!(text.contains("\"30 2 * * *\" in Europe/Berlin"), "{text}");
-    assert!(text.contains("last observation its rule saw: run #"), "{text}");
+    assert!(
+        text.contains("last observation its rule saw: run #"),
+        "{text}"
+    );
     assert!(text.contains("\"n\": 7"), "{text}");
 
     let j = patrol(&config, &["explain", "echo", "--json"]);
@@ -444,7 +531,11 @@ fn explain_shows_the_resolved_check_with_secrets_masked_its_rule_and_last_observ
 
     let unknown = patrol(&config, &["explain", "nope"]);
     assert!(!unknown.status.success());
-    assert!(stderr(&unknown).contains("configured: echo"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("configured: echo"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]
@@ -453,34 +544,83 @@ fn every_listing_command_prints_the_documented_json_shape() {
     let config = explain_setup(dir.path());
     let r = patrol(&config, &["run", "echo"]);
     assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
-    let s = patrol(&config, &["silence", "add", "echo", "--for", "1h", "--reason", "test"]);
+    let s = patrol(
+        &config,
+        &["silence", "add", "echo", "--for", "1h", "--reason", "test"],
+    );
     assert!(s.status.success(), "{}", stderr(&s));
 
-    let keys = |v: &Value| -> Vec<String> {
-        v.as_object().expect("object").keys().cloned().collect()
-    };
+    let keys =
+        |v: &Value| -> Vec<String> { v.as_object().expect("object").keys().cloned().collect() };
     let status = json_of(&patrol(&config, &["status", "--json"]));
     assert_eq!(
         keys(&status[0]),
-        ["check_id", "name", "status", "since", "consecutive", "last_run", "last_duration_ms",
-         "next_run", "summary", "configured", "enabled"]
+        [
+            "check_id",
+            "name",
+            "status",
+            "since",
+            "consecutive",
+            "last_run",
+            "last_duration_ms",
+            "next_run",
+            "summary",
+            "configured",
+            "enabled"
+        ]
     );
     let history = json_of(&patrol(&config, &["history", "echo", "--json"]));
-    for k in ["id", "check_id", "trigger", "scheduled_at", "started_at", "duration_ms", "status",
-              "summary", "metrics", "facts", "observation", "attempts"] {
+    for k in [
+        "id",
+        "check_id",
+        "trigger",
+        "scheduled_at",
+        "started_at",
+        "duration_ms",
+        "status",
+        "summary",
+        "metrics",
+        "facts",
+        "observation",
+        "attempts",
+    ] {
         assert!(history[0].get(k).is_some(), "history lacks {k}: {history}");
     }
     let alerts = json_of(&patrol(&config, &["alerts", "--json"]));
     assert!(alerts.is_array(), "{alerts}");
     let silences = json_of(&patrol(&config, &["silence", "list", "--json"]));
-    for k in ["id", "check", "tag", "starts_at", "ends_at", "reason", "created_by"] {
-        assert!(silences[0].get(k).is_some(), "silence lacks {k}: {silences}");
+    for k in [
+        "id",
+        "check",
+        "tag",
+        "starts_at",
+        "ends_at",
+        "reason",
+        "created_by",
+    ] {
+        assert!(
+            silences[0].get(k).is_some(),
+            "silence lacks {k}: {silences}"
+        );
     }
     let validate = json_of(&patrol(&config, &["validate", "--json"]));
     assert_eq!(keys(&validate), ["ok", "checks", "rules", "problems"]);
     let next = json_of(&patrol(&config, &["schedule", "next", "@daily", "--json"]));
-    assert_eq!(keys(&next), ["expression", "kind", "fixed_hours", "timezone", "from", "fires"]);
-    assert_eq!(next["timezone"], "Europe/Berlin", "the root config's zone by default");
+    assert_eq!(
+        keys(&next),
+        [
+            "expression",
+            "kind",
+            "fixed_hours",
+            "timezone",
+            "from",
+            "fires"
+        ]
+    );
+    assert_eq!(
+        next["timezone"], "Europe/Berlin",
+        "the root config's zone by default"
+    );
     assert_eq!(
         keys(&next["fires"][0]),
         ["local", "utc", "abbreviation", "dst", "note"]
@@ -488,9 +628,28 @@ fn every_listing_command_prints_the_documented_json_shape() {
     let explain = json_of(&patrol(&config, &["explain", "echo", "--json"]));
     assert_eq!(
         keys(&explain),
-        ["id", "name", "description", "tags", "file", "line", "enabled", "schedule", "timezone",
-         "misfire", "timeout", "retries", "retry_delay", "next_runs", "rule", "params", "alerting",
-         "depends_on", "probe", "last_run"]
+        [
+            "id",
+            "name",
+            "description",
+            "tags",
+            "file",
+            "line",
+            "enabled",
+            "schedule",
+            "timezone",
+            "misfire",
+            "timeout",
+            "retries",
+            "retry_delay",
+            "next_runs",
+            "rule",
+            "params",
+            "alerting",
+            "depends_on",
+            "probe",
+            "last_run"
+        ]
     );
 }
 
@@ -510,7 +669,10 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     let script = dir.path().join("patrol.bash");
     std::fs::write(&script, patrol(&config, &["completions", "bash"]).stdout).expect("write");
     let b = Command::new("bash")
-        .args(["-c", &format!("source {} && complete -p patrol", script.display())])
+        .args([
+            "-c",
+            &format!("source {} && complete -p patrol", script.display()),
+        ])
         .output()
         .expect("bash");
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
@@ -525,6 +687,10 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     let m = patrol(&config, &["man", "--dir", mandir.to_str().expect("utf-8")]);
     assert!(m.status.success(), "{}", stderr(&m));
     for page in ["patrol.1", "patrol-daemon.1", "patrol-schedule-next.1"] {
-        assert!(mandir.join(page).is_file(), "{page} missing: {}", stdout(&m));
+        assert!(
+            mandir.join(page).is_file(),
+            "{page} missing: {}",
+            stdout(&m)
+        );
     }
 }

@@ -130,7 +130,8 @@ fn under_a_service_manager_the_daemon_says_ready_pings_the_watchdog_and_says_sto
             }
         }
     };
-    let count = |m: &[String], what: &str| m.iter().filter(|s| s.lines().any(|l| l == what)).count();
+    let count =
+        |m: &[String], what: &str| m.iter().filter(|s| s.lines().any(|l| l == what)).count();
     receive_until(&mut messages, &|m| {
         count(m, "WATCHDOG=1") >= 5 && m.iter().filter(|s| s.contains("last cycle")).count() >= 2
     });
@@ -172,7 +173,11 @@ fn without_a_service_manager_nothing_is_sent_and_the_daemon_runs_as_before() {
     }
     d.terminate();
     assert!(d.wait_exit().success());
-    assert!(!d.log_text().contains("service manager"), "{}", d.log_text());
+    assert!(
+        !d.log_text().contains("service manager"),
+        "{}",
+        d.log_text()
+    );
 }
 
 /// A minimal HTTP/1.1 receiver: records each request's body and answers 200.
@@ -187,7 +192,9 @@ fn start_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
             let mut data = Vec::new();
             let mut buf = [0u8; 4096];
             let body = loop {
-                let Ok(n) = stream.read(&mut buf) else { break None };
+                let Ok(n) = stream.read(&mut buf) else {
+                    break None;
+                };
                 if n == 0 {
                     break None;
                 }
@@ -257,7 +264,10 @@ fn the_self_heartbeat_receiver_sees_one_call_per_cycle() {
     assert!(by_due.values().all(|n| *n == 1), "{by_due:?}");
     let last = cycles.keys().last().copied();
     for due in cycles.keys().filter(|d| Some(**d) != last) {
-        assert!(by_due.contains_key(due), "no call for the cycle of {due}: {by_due:?}");
+        assert!(
+            by_due.contains_key(due),
+            "no call for the cycle of {due}: {by_due:?}"
+        );
     }
 }
 
@@ -310,7 +320,14 @@ fn a_receiver_that_does_not_answer_does_not_delay_the_checks() {
     }
     for r in &runs {
         let late = r.started_at - r.scheduled_at.expect("scheduled");
-        assert!(late.num_seconds() < 10, "run {r:?} waited for the heartbeat");
+        assert!(
+            late.num_seconds() < 10,
+            "run {r:?} waited for the heartbeat"
+        );
     }
-    assert_eq!(accepted.lock().expect("lock").len(), 1, "one call, still hanging");
+    assert_eq!(
+        accepted.lock().expect("lock").len(),
+        1,
+        "one call, still hanging"
+    );
 }

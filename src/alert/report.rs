@@ -195,7 +195,10 @@ pub fn build_report(
     }
     // patrol's own figures (when it started, runs made and missed): see `crate::service`.
     let daemon = crate::service::stats::daemon_facts(store)?;
-    text.push_str(&crate::service::stats::report_section(daemon.as_ref(), zone));
+    text.push_str(&crate::service::stats::report_section(
+        daemon.as_ref(),
+        zone,
+    ));
 
     let mut metrics = BTreeMap::new();
     metrics.insert("checks".to_string(), checks.len() as f64);

@@ -27,10 +27,7 @@ pub struct ExplainArgs {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum RuleInfo {
     /// A rule file.
-    Named {
-        name: String,
-        path: Option<PathBuf>,
-    },
+    Named { name: String, path: Option<PathBuf> },
     /// A script in the check file.
     Inline { file: PathBuf, line: usize },
     /// No rule: the probe's own verdict.

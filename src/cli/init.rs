@@ -30,7 +30,10 @@ const FILES: &[(&str, &str)] = &[
         "checks.d/network.yaml",
         include_str!("../../checks/network.yaml"),
     ),
-    ("checks.d/certs.yaml", include_str!("../../checks/certs.yaml")),
+    (
+        "checks.d/certs.yaml",
+        include_str!("../../checks/certs.yaml"),
+    ),
     (
         "rules/cert-expiry.rhai",
         include_str!("../../rules/cert-expiry.rhai"),
@@ -71,7 +74,10 @@ const FILES: &[(&str, &str)] = &[
         "rules/memory-usage.test.yaml",
         include_str!("../../rules/memory-usage.test.yaml"),
     ),
-    ("rules/tcp-port.rhai", include_str!("../../rules/tcp-port.rhai")),
+    (
+        "rules/tcp-port.rhai",
+        include_str!("../../rules/tcp-port.rhai"),
+    ),
     (
         "rules/tcp-port.test.yaml",
         include_str!("../../rules/tcp-port.test.yaml"),
@@ -157,8 +163,14 @@ pub fn init(a: InitArgs) -> anyhow::Result<u8> {
         "wrote {} files to {}:\n  patrol.yaml, checks.d/ ({} check files), rules/ ({} files)",
         files.len(),
         a.dir.display(),
-        FILES.iter().filter(|(p, _)| p.starts_with("checks.d/")).count(),
-        FILES.iter().filter(|(p, _)| p.starts_with("rules/")).count(),
+        FILES
+            .iter()
+            .filter(|(p, _)| p.starts_with("checks.d/"))
+            .count(),
+        FILES
+            .iter()
+            .filter(|(p, _)| p.starts_with("rules/"))
+            .count(),
     );
     println!(
         "next:\n  patrol --config {0} validate\n  patrol --config {0} run --all\n  patrol --config {0} daemon",
@@ -178,8 +190,7 @@ fn write(path: &Path, content: &str) -> anyhow::Result<()> {
 /// A YAML scalar: plain when safe, else double-quoted.
 fn yaml_str(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
     {
         s.to_string()

@@ -101,9 +101,12 @@ fn next(config: &Path, a: NextArgs) -> anyhow::Result<u8> {
     println!(
         "{}",
         match answer.fixed_hours {
-            Some(true) => "cron, hours named: runs at these wall-clock times; a time a DST gap skips runs at the end of the gap, a time repeated when the clocks go back runs once",
-            Some(false) => "cron, every hour or a step of hours: follows real time; times a DST gap skips do not run, repeated times run on both passes",
-            None => "every: elapsed time aligned to the Unix epoch; time zones and DST do not move it",
+            Some(true) =>
+                "cron, hours named: runs at these wall-clock times; a time a DST gap skips runs at the end of the gap, a time repeated when the clocks go back runs once",
+            Some(false) =>
+                "cron, every hour or a step of hours: follows real time; times a DST gap skips do not run, repeated times run on both passes",
+            None =>
+                "every: elapsed time aligned to the Unix epoch; time zones and DST do not move it",
         }
     );
     let rows: Vec<Vec<String>> = answer
@@ -141,14 +144,18 @@ fn parse_from(s: &str, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
             return match zone.from_local_datetime(&n) {
                 LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
                 LocalResult::Ambiguous(a, _) => Ok(a.with_timezone(&Utc)),
-                LocalResult::None => anyhow::bail!("{s} does not exist in {} (DST gap)", zone.name()),
+                LocalResult::None => {
+                    anyhow::bail!("{s} does not exist in {} (DST gap)", zone.name())
+                }
             };
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return parse_from(&format!("{d} 00:00:00"), zone);
     }
-    anyhow::bail!("--from {s:?}: use RFC 3339 (2026-03-29T00:00:00Z) or a local time (2026-03-29 00:00)")
+    anyhow::bail!(
+        "--from {s:?}: use RFC 3339 (2026-03-29T00:00:00Z) or a local time (2026-03-29 00:00)"
+    )
 }
 
 /// The next `count` fire times after `from`, annotated.
@@ -256,7 +263,9 @@ fn annotate(
         return if t == second {
             (
                 Some("repeated_second"),
-                Some(format!("DST: {hm} happens twice (clocks go back); second pass")),
+                Some(format!(
+                    "DST: {hm} happens twice (clocks go back); second pass"
+                )),
             )
         } else if !fixed {
             (
@@ -278,8 +287,7 @@ fn annotate(
         // The clocks sprang forward between the previous fire time and this one.
         let at = transition(zone, prev, t);
         let before = at - chrono::Duration::seconds(1);
-        let gap_start =
-            before.with_timezone(&zone).naive_local() + chrono::Duration::seconds(1);
+        let gap_start = before.with_timezone(&zone).naive_local() + chrono::Duration::seconds(1);
         let gap_end = at.with_timezone(&zone).naive_local();
         let lost = wall_matches(expr, gap_start, gap_end);
         if !lost.is_empty() {

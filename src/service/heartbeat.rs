@@ -91,7 +91,10 @@ async fn sender(mut rx: mpsc::UnboundedReceiver<Beat>, app: watch::Receiver<Arc<
                 Err(e) => {
                     attempt += 1;
                     if attempt > cfg.retries {
-                        tracing::warn!(attempts = attempt, "self_heartbeat failed, giving up on this beat: {e}");
+                        tracing::warn!(
+                            attempts = attempt,
+                            "self_heartbeat failed, giving up on this beat: {e}"
+                        );
                         break;
                     }
                     tracing::warn!(attempt, retry_in = ?delay, "self_heartbeat failed: {e}");

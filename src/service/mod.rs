@@ -63,7 +63,9 @@ impl Service {
             missed: 0,
             cycles: Vec::new(),
             last_cycle: None,
-            host: sysinfo::System::host_name().ok().unwrap_or_else(|| "unknown".into()),
+            host: sysinfo::System::host_name()
+                .ok()
+                .unwrap_or_else(|| "unknown".into()),
         }
     }
 

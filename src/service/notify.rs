@@ -39,17 +39,18 @@ impl Notifier {
 
     /// How often the scheduler loop pings the watchdog (half of `WATCHDOG_USEC`), if on.
     pub fn watchdog_interval(&self) -> Option<Duration> {
-        self.watchdog.map(|d| (d / 2).max(Duration::from_millis(10)))
+        self.watchdog
+            .map(|d| (d / 2).max(Duration::from_millis(10)))
     }
 
     fn send(&self, states: &[NotifyState<'_>]) {
         if !self.enabled {
             return;
         }
-        if let Err(e) = sd_notify::notify(states) {
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
-            }
+        if let Err(e) = sd_notify::notify(states)
+            && !self.warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
         }
     }
 
@@ -72,7 +73,10 @@ impl Notifier {
 
     /// Shutdown has begun.
     pub fn stopping(&self, status: &str) {
-        self.send(&[NotifyState::Stopping, NotifyState::Status(&one_line(status))]);
+        self.send(&[
+            NotifyState::Stopping,
+            NotifyState::Status(&one_line(status)),
+        ]);
     }
 }
 

@@ -62,7 +62,10 @@ pub fn report_section(facts: Option<&DaemonFacts>, zone: chrono_tz::Tz) -> Strin
     let Some(f) = facts else {
         return "\npatrol itself: no daemon has run on this store yet\n".to_string();
     };
-    let mut s = format!("\npatrol itself: daemon started {}", show_time(f.started_at, zone));
+    let mut s = format!(
+        "\npatrol itself: daemon started {}",
+        show_time(f.started_at, zone)
+    );
     match f.stopped_at {
         Some(t) => s.push_str(&format!(", stopped {}", show_time(t, zone))),
         None => s.push_str(", running"),
@@ -148,7 +151,10 @@ mod tests {
         record_start(&store, start).expect("start");
         record_missed(&store, 3).expect("missed");
         let f = daemon_facts(&store).expect("read").expect("facts");
-        assert_eq!((f.started_at, f.stopped_at, f.runs, f.missed), (start, None, 0, 3));
+        assert_eq!(
+            (f.started_at, f.stopped_at, f.runs, f.missed),
+            (start, None, 0, 3)
+        );
         record_stop(&store, t("2026-01-02T00:00:00Z")).expect("stop");
         let f = daemon_facts(&store).expect("read").expect("facts");
         assert_eq!(f.stopped_at, Some(t("2026-01-02T00:00:00Z")));
