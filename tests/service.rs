@@ -143,7 +143,7 @@ fn under_a_service_manager_the_daemon_says_ready_pings_the_watchdog_and_says_sto
         .lines()
         .find_map(|l| l.strip_prefix("STATUS="))
         .expect("STATUS with READY");
-    assert!(status.contains("1 checks scheduled"), "{status}");
+    assert!(status.contains("1 check scheduled, 0 running"), "{status}");
     assert_eq!(count(&messages, "READY=1"), 1);
     // STATUS follows the cycles: what ran last and what comes next.
     let later = messages
@@ -329,5 +329,56 @@ fn a_receiver_that_does_not_answer_does_not_delay_the_checks() {
         accepted.lock().expect("lock").len(),
         1,
         "one call, still hanging"
+    );
+}
+
+#[test]
+fn the_report_says_when_patrol_started_how_many_runs_it_made_and_how_many_it_missed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `slow` takes longer than its period: every other fire time finds it still running.
+    let slow = "id: slow\nschedule: \"every 1s\"\nprobe:\n  command:\n    argv: [sleep, \"1.5\"]\n";
+    setup(dir.path(), "", &[check("a", "every 1s"), slow.to_string()]);
+    let mut d = Daemon::start(dir.path(), &[]);
+    let store_runs = |id: &str| {
+        Store::open_read_only(&dir.path().join("patrol.db"))
+            .ok()
+            .and_then(|s| s.recent_runs(id, 1000).ok())
+            .unwrap_or_default()
+    };
+    let end = Instant::now() + LONG;
+    while store_runs("slow").len() < 2 {
+        assert!(Instant::now() < end, "{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.terminate();
+    assert!(d.wait_exit().success(), "{}", d.log_text());
+
+    let o = common::patrol(&dir.path().join("patrol.yaml"), &["report", "--json"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let event: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report JSON");
+    let daemon = &event["result"]["facts"]["daemon"];
+    let made = (store_runs("a").len() + store_runs("slow").len()) as u64;
+    assert_eq!(daemon["runs"].as_u64(), Some(made), "{daemon}");
+    assert!(
+        daemon["missed"].as_u64().is_some_and(|n| n >= 1),
+        "{daemon}"
+    );
+    assert!(
+        daemon["started_at"].is_string() && daemon["stopped_at"].is_string(),
+        "{daemon}"
+    );
+    assert_eq!(
+        event["result"]["metrics"]["daemon_runs"].as_f64(),
+        Some(made as f64)
+    );
+
+    let text = common::stdout(&common::patrol(
+        &dir.path().join("patrol.yaml"),
+        &["report"],
+    ));
+    assert!(text.contains("patrol itself: daemon started"), "{text}");
+    assert!(
+        text.contains(&format!("{made} scheduled runs made since then")),
+        "{text}"
     );
 }

@@ -101,8 +101,9 @@ impl Service {
 
     fn status_line(&self, scheduled: usize, running: usize, next: Option<DateTime<Utc>>) -> String {
         let hm = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let checks = if scheduled == 1 { "check" } else { "checks" };
         let mut s = format!(
-            "{scheduled} checks scheduled, {running} running; {} runs, {} missed since {}",
+            "{scheduled} {checks} scheduled, {running} running; {} runs, {} missed since {}",
             self.runs,
             self.missed,
             hm(self.started_at)
