@@ -382,3 +382,57 @@ fn the_report_says_when_patrol_started_how_many_runs_it_made_and_how_many_it_mis
         "{text}"
     );
 }
+
+#[test]
+fn fire_times_that_passed_while_the_daemon_was_down_count_as_missed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), "", &[check("a", "every 1s")]);
+    // The last scheduled run was 30 s ago, as if the daemon had stopped then.
+    let last = Utc::now() - chrono::Duration::seconds(30);
+    {
+        let store = Store::open(&dir.path().join("patrol.db")).expect("store");
+        let run = patrol::store::RunRecord {
+            id: None,
+            check_id: "a".into(),
+            trigger: Trigger::Schedule,
+            scheduled_at: Some(last),
+            started_at: last,
+            duration_ms: 1,
+            status: patrol::status::Status::Ok,
+            summary: "ok".into(),
+            metrics: BTreeMap::new(),
+            facts: BTreeMap::new(),
+            observation: serde_json::Value::Null,
+            attempts: 1,
+        };
+        store.record_run(&run, None).expect("record");
+    }
+    let mut d = Daemon::start(dir.path(), &[]);
+    let config = dir.path().join("patrol.yaml");
+    let end = Instant::now() + LONG;
+    let daemon = loop {
+        let o = common::patrol(&config, &["report", "--json"]);
+        if o.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+            let daemon = v["result"]["facts"]["daemon"].clone();
+            if daemon["started_at"]
+                .as_str()
+                .is_some_and(|s| s.parse::<DateTime<Utc>>().is_ok_and(|t| t > last))
+                && daemon["missed"].as_u64().is_some_and(|n| n > 0)
+            {
+                break daemon;
+            }
+        }
+        assert!(Instant::now() < end, "{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // `every 1s` with `misfire: skip` (the default below a day): about 30 fire times passed.
+    let missed = daemon["missed"].as_u64().expect("missed");
+    assert!((25..=120).contains(&missed), "{daemon}");
+    d.terminate();
+    assert!(d.wait_exit().success());
+    assert!(
+        d.log_text()
+            .contains("runs missed while the daemon was down")
+    );
+}
