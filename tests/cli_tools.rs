@@ -528,6 +528,13 @@ fn explain_shows_the_resolved_check_with_secrets_masked_its_rule_and_last_observ
     assert_eq!(v["last_run"]["status"], "ok");
     assert_eq!(v["last_run"]["observation"]["json"]["n"], 7);
     assert_eq!(v["params"]["limit"], 7);
+    assert_eq!(v["probe"]["command"]["env"]["TOKEN"], "${secret:token}");
+    assert!(
+        v["probe_resolved"]
+            .as_str()
+            .expect("text")
+            .contains("TOKEN")
+    );
 
     let unknown = patrol(&config, &["explain", "nope"]);
     assert!(!unknown.status.success());
@@ -648,6 +655,7 @@ fn every_listing_command_prints_the_documented_json_shape() {
             "alerting",
             "depends_on",
             "probe",
+            "probe_resolved",
             "last_run"
         ]
     );

@@ -66,8 +66,12 @@ struct Explained {
     params: serde_json::Value,
     alerting: crate::config::AlertingPolicy,
     depends_on: Vec<String>,
-    /// The resolved probe settings (defaults filled in, secrets masked), as text.
-    probe: String,
+    /// The `probe:` section as written in the check file (`${...}` references unexpanded,
+    /// so secrets stay references).
+    probe: serde_json::Value,
+    /// The resolved probe settings (defaults filled in, `${...}` expanded, secrets masked),
+    /// as text.
+    probe_resolved: String,
     last_run: Option<LastRun>,
 }
 
@@ -139,7 +143,8 @@ pub fn explain(config: &Path, a: ExplainArgs) -> anyhow::Result<u8> {
         params: redactor.json(&check.def.params.value),
         alerting: check.alerting.clone(),
         depends_on: check.depends_on.clone(),
-        probe: redactor.text(&format!("{:#?}", check.def.probe)),
+        probe: redactor.json(&probe_as_written(&check.file, &check.id)),
+        probe_resolved: redactor.text(&format!("{:#?}", check.def.probe)),
         last_run,
     };
     if a.json {
@@ -211,7 +216,10 @@ fn print_text(e: &Explained, zone: chrono_tz::Tz) {
         "alerting: {}",
         serde_json::to_string(&e.alerting).unwrap_or_default()
     );
-    println!("probe (resolved, secrets masked):\n{}", indent(&e.probe));
+    println!(
+        "probe (resolved, secrets masked):\n{}",
+        indent(&e.probe_resolved)
+    );
     match &e.last_run {
         Some(r) => {
             println!(
@@ -234,4 +242,17 @@ fn indent(s: &str) -> String {
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The `probe:` value of the check's document, as written (Null when it cannot be read).
+fn probe_as_written(file: &Path, id: &str) -> serde_json::Value {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return serde_json::Value::Null;
+    };
+    crate::config::split_documents(&text)
+        .into_iter()
+        .filter_map(|(_, doc)| serde_saphyr::from_str::<serde_json::Value>(&doc).ok())
+        .find(|v| v["id"] == id)
+        .map(|v| v["probe"].clone())
+        .unwrap_or(serde_json::Value::Null)
 }
