@@ -27,6 +27,7 @@ fn readme_documents_every_probe_as_its_source_does() {
         "system",
         "log",
         "tls_file",
+        "hyperbdr",
         "s3_credentials",
         "sample_restore",
     ] {

@@ -4,6 +4,7 @@
 pub mod command;
 pub mod disk;
 pub mod http;
+pub mod hyperbdr;
 pub mod log;
 pub mod s3_client;
 pub mod s3_credentials;
@@ -89,6 +90,8 @@ pub enum ProbeSpec {
     Log(log::LogProbe),
     /// Expiry of every certificate in a PEM file.
     TlsFile(tls_file::TlsFileProbe),
+    /// A HyperBDR console's API: login, envelope, paging, failed-task causes, guarded re-run.
+    Hyperbdr(hyperbdr::HyperbdrProbe),
     /// Live check of an access key against an S3-compatible object store.
     S3Credentials(s3_credentials::S3CredentialsProbe),
     /// Restore a rotating sample of a backup (folder or S3 bucket) and verify its checksums.
@@ -105,6 +108,7 @@ impl ProbeSpec {
             ProbeSpec::System(p) => p,
             ProbeSpec::Log(p) => p,
             ProbeSpec::TlsFile(p) => p,
+            ProbeSpec::Hyperbdr(p) => p,
             ProbeSpec::S3Credentials(p) => p,
             ProbeSpec::SampleRestore(p) => p,
         }
