@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod disk;
+pub mod heartbeat;
 pub mod http;
 pub mod log;
 pub mod system;
@@ -86,6 +87,8 @@ pub enum ProbeSpec {
     Log(log::LogProbe),
     /// Expiry of every certificate in a PEM file.
     TlsFile(tls_file::TlsFileProbe),
+    /// A dead man's switch: a job pings the daemon; no success in time is critical.
+    Heartbeat(heartbeat::HeartbeatProbe),
 }
 
 impl ProbeSpec {
@@ -98,6 +101,7 @@ impl ProbeSpec {
             ProbeSpec::System(p) => p,
             ProbeSpec::Log(p) => p,
             ProbeSpec::TlsFile(p) => p,
+            ProbeSpec::Heartbeat(p) => p,
         }
     }
 
