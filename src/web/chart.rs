@@ -131,7 +131,7 @@ pub(crate) fn svg(metric: &str, runs: &[RunBrief], thresholds: &[Threshold]) -> 
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" data-metric="{m}" viewBox="0 0 {w} {h}" role="img" aria-label="{m} over time" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="chart" data-metric="{m}" viewBox="0 0 {w} {h}" role="img" aria-label="{m} over time" xmlns="http://www.w3.org/2000/svg">"#,
         m = esc(metric)
     );
     let _ = write!(
