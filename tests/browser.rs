@@ -84,7 +84,12 @@ fn count(dom: &str, status: &str) -> u32 {
         .unwrap_or_else(|| panic!("no {status} count"));
     let rest = &dom[at..];
     let n = rest.find(r#"<span class="n">"#).expect("count number") + 16;
-    rest[n..].split('<').next().expect("n").parse().expect("number")
+    rest[n..]
+        .split('<')
+        .next()
+        .expect("n")
+        .parse()
+        .expect("number")
 }
 
 #[test]
@@ -147,8 +152,14 @@ params: {{ warn_percent: 80, critical_percent: 90 }}
     assert_eq!(count(&dom, "warning"), 0);
     let db = row(&dom, "db-port");
     assert!(db.contains(r#"data-status="critical""#), "{db}");
-    assert!(db.contains("Connection refused"), "the failing row shows its summary: {db}");
-    assert!(db.contains(r#"<span class="critical" title="#), "history strip: {db}");
+    assert!(
+        db.contains("Connection refused"),
+        "the failing row shows its summary: {db}"
+    );
+    assert!(
+        db.contains(r#"<span class="critical" title="#),
+        "history strip: {db}"
+    );
     assert!(row(&dom, "web-port").contains(r#"data-status="ok""#));
     let first = dom.find(r#"data-check=""#).expect("rows");
     assert!(
@@ -177,8 +188,14 @@ params: {{ warn_percent: 80, critical_percent: 90 }}
         .map(|at| &page[at..at + page[at..].find("</svg>").expect("svg end")])
         .unwrap_or_else(|| panic!("no chart: {page}"));
     assert!(chart.contains("<polyline"), "{chart}");
-    assert!(chart.contains(r#"data-level="warning""#), "warn line: {chart}");
-    assert!(chart.contains(r#"data-level="critical""#), "critical line: {chart}");
+    assert!(
+        chart.contains(r#"data-level="warning""#),
+        "warn line: {chart}"
+    );
+    assert!(
+        chart.contains(r#"data-level="critical""#),
+        "critical line: {chart}"
+    );
     assert!(page.contains(r#"class="run status-ok""#));
     assert!(page.contains(r#"id="observation""#));
     assert!(page.contains("DISK OK"));

@@ -131,7 +131,7 @@ pub(crate) async fn run_now(
 ) -> Response {
     let app = s.app();
     if let Err(r) = require_token(&app.config.root.web, &headers) {
-        return r;
+        return r.into_response();
     }
     match s.request_run(&id, Trigger::Manual).await {
         Some(RunReply::Queued) => (
@@ -217,7 +217,7 @@ pub(crate) async fn add_silence(
 ) -> Response {
     let app = s.app();
     if let Err(r) = require_token(&app.config.root.web, &headers) {
-        return r;
+        return r.into_response();
     }
     let Json(n) = match body {
         Ok(b) => b,
@@ -274,7 +274,7 @@ pub(crate) async fn remove_silence(
     Path(id): Path<i64>,
 ) -> Response {
     if let Err(r) = require_token(&s.app().config.root.web, &headers) {
-        return r;
+        return r.into_response();
     }
     if blocking!(s, move |store| store.remove_silence(id)) {
         tracing::info!(silence = id, "silence removed through the API");

@@ -4,16 +4,33 @@ use crate::config::WebConfig;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// Ok when the request carries the configured token; else the error response (403 when no
-/// token is configured, 401 when it is missing or wrong).
-pub(crate) fn require_token(cfg: &WebConfig, headers: &HeaderMap) -> Result<(), Response> {
+/// Why a change was refused; its response is 403 or 401 with a JSON error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Denied(StatusCode, &'static str);
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let mut r = error(self.0, self.1);
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"patrol\""),
+            );
+        }
+        r
+    }
+}
+
+/// Ok when the request carries the configured token; else why not (403 when no token is
+/// configured, 401 when it is missing or wrong).
+pub(crate) fn require_token(cfg: &WebConfig, headers: &HeaderMap) -> Result<(), Denied> {
     let Some(token) = cfg
         .token
         .as_ref()
         .map(|t| t.value())
         .filter(|t| !t.is_empty())
     else {
-        return Err(error(
+        return Err(Denied(
             StatusCode::FORBIDDEN,
             "changes are disabled: set web.token in patrol.yaml",
         ));
@@ -28,20 +45,12 @@ pub(crate) fn require_token(cfg: &WebConfig, headers: &HeaderMap) -> Result<(), 
         .map(str::trim);
     match given {
         Some(g) if same(g.as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(unauthorized("wrong token")),
-        None => Err(unauthorized(
+        Some(_) => Err(Denied(StatusCode::UNAUTHORIZED, "wrong token")),
+        None => Err(Denied(
+            StatusCode::UNAUTHORIZED,
             "this needs Authorization: Bearer TOKEN (web.token)",
         )),
     }
-}
-
-fn unauthorized(msg: &str) -> Response {
-    let mut r = error(StatusCode::UNAUTHORIZED, msg);
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer realm=\"patrol\""),
-    );
-    r
 }
 
 /// A JSON error body `{"error": msg}`.

@@ -87,7 +87,7 @@ async fn receive(
     if cfg.pings_need_token
         && let Err(r) = require_token(cfg, &headers)
     {
-        return r;
+        return r.into_response();
     }
     if heartbeat_probe(&app, &id).is_none() {
         return error(StatusCode::NOT_FOUND, &format!("no heartbeat check {id}"));
