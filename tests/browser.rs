@@ -8,10 +8,9 @@ mod common;
 mod web_daemon;
 
 use common::write_tree;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use web_daemon::{WebDaemon, wait_runs};
+use web_daemon::{WebDaemon, ports, wait_runs};
 
 fn chromium() -> Command {
     let mut c = Command::new("chromium");
@@ -95,12 +94,7 @@ fn count(dom: &str, status: &str) -> u32 {
 #[test]
 fn status_page_and_check_page_in_headless_chromium() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let open = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let open_port = open.local_addr().expect("addr").port();
-    let closed_port = {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let (open, open_port, closed_port) = ports();
     write_tree(
         dir.path(),
         &[

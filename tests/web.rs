@@ -8,8 +8,7 @@ mod web_daemon;
 
 use common::write_tree;
 use serde_json::Value;
-use std::net::TcpListener;
-use web_daemon::{LONG, WebDaemon, check, get_json, http_get, wait_runs, wait_until};
+use web_daemon::{LONG, WebDaemon, check, get_json, http_get, ports, wait_runs, wait_until};
 
 const TOKEN: &str = "tok-3f9a2c71";
 
@@ -92,13 +91,7 @@ fn sample(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 #[test]
 fn api_token_metrics_and_health_against_a_running_daemon() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // A port that accepts (held by the test) and one that refuses.
-    let open = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let open_port = open.local_addr().expect("addr").port();
-    let closed_port = {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let (open, open_port, closed_port) = ports();
     write_tree(
         dir.path(),
         &[

@@ -80,71 +80,40 @@ fn render(app: &App, store: &Store, stats: &super::SchedulerStats) -> Result<Str
     checks.sort_by(|a, b| a.id.cmp(&b.id));
     let mut o = Out(String::new());
 
-    o.family(
-        "patrol_check_status",
-        "gauge",
-        "Latest status of each check: 0 ok, 1 warning, 2 critical, 3 unknown (absent before the first run).",
-    );
-    for c in &checks {
-        if let Some(s) = states.get(&c.id) {
-            o.sample(
-                "patrol_check_status",
-                &[("check", &c.id)],
-                s.status.exit_code().to_string(),
-            );
-        }
-    }
-    o.family(
-        "patrol_check_up",
-        "gauge",
-        "1 when the check's latest status is ok, else 0.",
-    );
-    for c in &checks {
-        if let Some(s) = states.get(&c.id) {
-            let up = i32::from(s.status == crate::status::Status::Ok);
-            o.sample("patrol_check_up", &[("check", &c.id)], up.to_string());
-        }
-    }
-    o.family(
-        "patrol_check_last_run_timestamp_seconds",
-        "gauge",
-        "When the check's latest run started (Unix time).",
-    );
-    for c in &checks {
-        if let Some(s) = states.get(&c.id) {
-            o.sample(
-                "patrol_check_last_run_timestamp_seconds",
-                &[("check", &c.id)],
-                secs(s.last_run),
-            );
-        }
-    }
-    o.family(
-        "patrol_check_status_since_timestamp_seconds",
-        "gauge",
-        "Since when the check has had its current status (Unix time).",
-    );
-    for c in &checks {
-        if let Some(s) = states.get(&c.id) {
-            o.sample(
-                "patrol_check_status_since_timestamp_seconds",
-                &[("check", &c.id)],
-                secs(s.since),
-            );
-        }
-    }
-    o.family(
-        "patrol_check_duration_seconds",
-        "gauge",
-        "How long the check's latest run took.",
-    );
-    for c in &checks {
-        if let Some(s) = states.get(&c.id) {
-            o.sample(
-                "patrol_check_duration_seconds",
-                &[("check", &c.id)],
-                float(s.last_duration_ms as f64 / 1000.0),
-            );
+    type StateValue = fn(&crate::store::CheckState) -> String;
+    let per_state: [(&str, &str, StateValue); 5] = [
+        (
+            "patrol_check_status",
+            "Latest status of each check: 0 ok, 1 warning, 2 critical, 3 unknown (absent before the first run).",
+            |s| s.status.exit_code().to_string(),
+        ),
+        (
+            "patrol_check_up",
+            "1 when the check's latest status is ok, else 0.",
+            |s| i32::from(s.status == crate::status::Status::Ok).to_string(),
+        ),
+        (
+            "patrol_check_last_run_timestamp_seconds",
+            "When the check's latest run started (Unix time).",
+            |s| secs(s.last_run),
+        ),
+        (
+            "patrol_check_status_since_timestamp_seconds",
+            "Since when the check has had its current status (Unix time).",
+            |s| secs(s.since),
+        ),
+        (
+            "patrol_check_duration_seconds",
+            "How long the check's latest run took.",
+            |s| float(s.last_duration_ms as f64 / 1000.0),
+        ),
+    ];
+    for (name, help, value) in per_state {
+        o.family(name, "gauge", help);
+        for c in &checks {
+            if let Some(s) = states.get(&c.id) {
+                o.sample(name, &[("check", &c.id)], value(s));
+            }
         }
     }
     o.family(

@@ -172,3 +172,15 @@ pub fn wait_runs(d: &WebDaemon, ids: &[&str], n: u64) {
         .unwrap_or_else(|| panic!("{id} did not run {n} times; log:\n{}", d.log_text()));
     }
 }
+
+/// A port that accepts (the listener, held by the caller) and one that refuses:
+/// (listener, open port, closed port).
+pub fn ports() -> (std::net::TcpListener, u16, u16) {
+    let open = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let open_port = open.local_addr().expect("addr").port();
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    (open, open_port, closed_port)
+}
