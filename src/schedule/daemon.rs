@@ -77,8 +77,9 @@ struct Daemon {
     app_tx: tokio::sync::watch::Sender<Arc<App>>,
     /// Figures for `/metrics` and `/healthz`.
     stats: Arc<crate::web::SchedulerStats>,
-    /// Checks to run once more when their current run ends (a heartbeat ping came in).
-    rerun: HashSet<String>,
+    /// Checks to run once more when their current run ends (a ping or a manual run came in
+    /// while it was going), with the trigger to use.
+    rerun: HashMap<String, Trigger>,
 }
 
 pub(super) async fn run(
@@ -180,7 +181,7 @@ pub(super) async fn run(
         deliverer,
         app_tx,
         stats,
-        rerun: HashSet::new(),
+        rerun: HashMap::new(),
     };
     d.start_up();
     d.rewatch();
@@ -349,10 +350,8 @@ impl Daemon {
         let reply = match self.checks.get(&req.check_id).cloned() {
             None => RunReply::Unknown,
             Some(_) if self.busy.contains(&req.check_id) => {
-                if req.trigger == Trigger::Heartbeat {
-                    // The running one may have read the state before this ping.
-                    self.rerun.insert(req.check_id.clone());
-                }
+                // The running one may have read the state before this ping: run again after it.
+                self.rerun.insert(req.check_id.clone(), req.trigger);
                 RunReply::Busy
             }
             Some(check) => {
@@ -393,10 +392,10 @@ impl Daemon {
             return;
         };
         self.busy.remove(&check_id);
-        if self.rerun.remove(&check_id)
+        if let Some(trigger) = self.rerun.remove(&check_id)
             && let Some(check) = self.checks.get(&check_id).cloned()
         {
-            self.start(check, Trigger::Heartbeat, None);
+            self.start(check, trigger, None);
         }
         if let Err(e) = res {
             // A panic inside a probe or the runner: the run is stored as UNKNOWN.

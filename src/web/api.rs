@@ -139,7 +139,11 @@ pub(crate) async fn run_now(
             Json(json!({ "check_id": id, "queued": true })),
         )
             .into_response(),
-        Some(RunReply::Busy) => error(StatusCode::CONFLICT, "a run of this check is going on"),
+        Some(RunReply::Busy) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "check_id": id, "queued": true, "after_current_run": true })),
+        )
+            .into_response(),
         Some(RunReply::Unknown) => not_found(&format!("no enabled check {id}")),
         None => error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"),
     }

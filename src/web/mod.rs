@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub enum RunReply {
     /// The run is queued (it starts when a concurrency slot is free).
     Queued,
-    /// A run of this check is going on; for heartbeats another one follows it.
+    /// A run of this check is going on; another one follows it.
     Busy,
     /// No enabled check has this id.
     Unknown,

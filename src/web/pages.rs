@@ -159,6 +159,7 @@ fn check_data(app: &App, store: &Store, id: &str) -> Result<Option<CheckData>, S
     };
     let state = store.check_state(id)?;
     let mut row = view::row(check, state.as_ref(), store.next_run(id)?);
+    row.summary = app.config.redactor.text(&row.summary);
     let now = Utc::now();
     let silences: Vec<_> = store
         .silences(now, false)?

@@ -85,12 +85,17 @@ pub(crate) fn rows(app: &App, store: &Store, strip: bool) -> Result<Vec<CheckRow
     for check in &app.config.checks {
         let state = states.get(&check.id);
         let mut row = row(check, state, store.next_run(&check.id)?);
+        // Stored text is redacted when written; once more, in case secrets changed since.
+        row.summary = app.config.redactor.text(&row.summary);
         row.silenced = silences
             .iter()
             .any(|s| s.matches(&check.id, &check.def.tags, now));
         if strip {
             let mut h = store.run_briefs(&check.id, STRIP_RUNS)?;
             h.reverse();
+            for b in &mut h {
+                b.summary = app.config.redactor.text(&b.summary);
+            }
             row.history = h;
         }
         out.push(row);
