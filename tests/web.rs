@@ -111,6 +111,7 @@ channels:
   hook:
     webhook: {{ url: "http://127.0.0.1:{closed_port}/hook" }}
 delivery: {{ first_backoff: 1s }}
+group_window: 1s
 "#
                 ),
             ),
