@@ -369,7 +369,8 @@ fn heartbeats_turn_critical_on_time_and_record_durations() {
                 r#"
 store: { path: patrol.db }
 rules: []
-web: { listen: "127.0.0.1:0", max_ping_body: 40 }
+secrets: { t: { value: "ping-token-5e1" } }
+web: { listen: "127.0.0.1:0", max_ping_body: 40, token: "${secret:t}" }
 "#,
             ),
             (
@@ -392,11 +393,14 @@ probe: { heartbeat: { period: 1d, grace: 2s } }
     let http = Http::new();
     let ping = |path: &str, body: Option<&str>| -> (u16, String) {
         let url = d.url(path);
-        match body {
-            Some(b) => http.send(http.client.post(url).body(b.to_string())),
-            None => http.send(http.client.get(url)),
-        }
+        let req = match body {
+            Some(b) => http.client.post(url).body(b.to_string()),
+            None => http.client.get(url),
+        };
+        http.send(req.bearer_auth("ping-token-5e1"))
     };
+    // A ping is a change: without the token it is refused and records nothing.
+    assert_eq!(http.send(http.client.get(d.url("/ping/sync-job"))).0, 401);
     let last_run = |id: &str| -> Value {
         get_json(&d.url(&format!("/api/v1/checks/{id}/runs?per_page=1")))["runs"][0].clone()
     };

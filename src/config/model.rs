@@ -89,9 +89,9 @@ pub struct WebConfig {
     /// Bearer token that creating/removing silences and starting runs need. Use
     /// `${secret:NAME}`. Default: none, and then every change is refused.
     pub token: Option<super::types::Text>,
-    /// Heartbeat pings (`/ping/ID...`) need the token too. Default: false — like
-    /// healthchecks.io, a job pings with a plain URL.
-    #[serde(default)]
+    /// Heartbeat pings (`/ping/ID...`) need the token too (a ping changes a check's
+    /// state). Default: true; false lets a job ping with a plain URL, as with healthchecks.io.
+    #[serde(default = "yes")]
     pub pings_need_token: bool,
     /// A ping's body is kept as the run's output up to this many bytes. Default: 10000.
     #[serde(default = "default_ping_body")]
@@ -107,7 +107,7 @@ impl Default for WebConfig {
             enabled: true,
             listen: default_listen(),
             token: None,
-            pings_need_token: false,
+            pings_need_token: true,
             max_ping_body: default_ping_body(),
             refresh: default_refresh(),
         }

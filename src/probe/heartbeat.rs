@@ -8,7 +8,8 @@
 //! | `/ping/ID/fail`            | the job failed                                              |
 //! | `/ping/ID/EXIT_CODE`       | the job finished with this exit code (0 success, else fail) |
 //!
-//! A POST body is kept as the run's `output` (up to `web.max_ping_body` bytes). Every ping
+//! Pings carry `Authorization: Bearer TOKEN` (`web.token`) unless `web.pings_need_token` is
+//! false. A POST body is kept as the run's `output` (up to `web.max_ping_body` bytes). Every ping
 //! is judged at once (a run with trigger `heartbeat`), and the daemon judges the check again
 //! exactly when a deadline passes, with or without pings:
 //!

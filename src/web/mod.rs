@@ -3,8 +3,9 @@
 //!
 //! Everything is read-only without a token. Changes (silences, manual runs) need
 //! `Authorization: Bearer TOKEN` with the root `web.token`; without a configured token they
-//! are refused. Heartbeat pings need no token unless `web.pings_need_token` is set (a job
-//! pings with a plain URL, as with healthchecks.io). Pages and API show only what the store
+//! are refused. Heartbeat pings are changes too and need the token, unless
+//! `web.pings_need_token: false` (a job pings with a plain URL, as with healthchecks.io).
+//! Pages and API show only what the store
 //! holds, which is redacted when it is written, and pass it through the redactor once more.
 //!
 //! Manual runs and heartbeat evaluations are not run here: they are sent to the daemon's
