@@ -510,3 +510,48 @@ probe: { heartbeat: { period: 1d, grace: 2s } }
     assert!(page.contains("/ping/backup/start"));
     assert!(page.contains(r#"data-metric="duration_seconds""#), "{page}");
 }
+
+#[test]
+fn a_taken_port_is_logged_and_the_checks_still_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "patrol.yaml",
+                &format!(
+                    "store: {{ path: patrol.db }}\nrules: []\nweb: {{ listen: \"127.0.0.1:{port}\" }}\n"
+                ),
+            ),
+            (
+                "checks/c.yaml",
+                "id: echo\nschedule: every 1s\nprobe: { command: { shell: \"echo OK\" } }\n",
+            ),
+        ],
+    );
+    let log = dir.path().join("daemon.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
+        .arg("--config")
+        .arg(dir.path().join("patrol.yaml"))
+        .args(["--log-format", "json", "daemon"])
+        .env_remove("PATROL_LOG")
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start");
+    let seen = wait_until("the bind error and a run", LONG, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.contains("cannot listen") && text.contains("run finished")).then_some(text)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.unwrap_or_else(|| std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(text.contains("cannot listen"), "{text}");
+    assert!(text.contains(r#""level":"ERROR""#), "{text}");
+    assert!(
+        text.contains("run finished"),
+        "the checks run without the web server: {text}"
+    );
+    drop(taken);
+}
