@@ -131,18 +131,23 @@ tags: [local]
 schedule: every 1s
 probe: {{ command: {{ shell: "echo \"DISK OK - $(( $(date +%s) % 7 + 40 ))% used | used_percent=$(( $(date +%s) % 7 + 40 ));80;90\"" }} }}
 params: {{ warn_percent: 80, critical_percent: 90 }}
+---
+# Prints a secret: what is stored and shown is masked.
+id: leaky
+schedule: every 1s
+probe: {{ command: {{ shell: "echo 'OK - logged in with ${{secret:t}}'" }} }}
 "#
                 ),
             ),
         ],
     );
     let d = WebDaemon::start(dir.path());
-    wait_runs(&d, &["db-port", "web-port", "disk-used"], 4);
+    wait_runs(&d, &["db-port", "web-port", "disk-used", "leaky"], 4);
 
     // The status page: counts, the failing check first with its summary, a history strip.
     let dom = dump_dom(&d.url("/"));
     assert_eq!(count(&dom, "critical"), 1, "{dom}");
-    assert_eq!(count(&dom, "ok"), 2, "{dom}");
+    assert_eq!(count(&dom, "ok"), 3, "{dom}");
     assert_eq!(count(&dom, "warning"), 0);
     let db = row(&dom, "db-port");
     assert!(db.contains(r#"data-status="critical""#), "{db}");
@@ -161,7 +166,8 @@ params: {{ warn_percent: 80, critical_percent: 90 }}
         "worst first"
     );
     assert!(dom.contains(r#"http-equiv="refresh""#), "auto-refresh");
-    assert!(!dom.contains("page-secret-99"));
+    assert!(row(&dom, "leaky").contains("logged in with ***"), "masked");
+    assert!(!dom.contains("page-secret-99"), "no secret on the page");
     screenshot(&d.url("/"), "status.png", "1280,800");
     screenshot(&d.url("/"), "status-phone.png", "390,844");
 
@@ -199,5 +205,22 @@ params: {{ warn_percent: 80, critical_percent: 90 }}
     assert!(failing.contains(r#"data-status="critical""#));
     assert!(failing.contains("The replication database must accept connections."));
     assert!(failing.contains("Connection refused"));
+    for path in [
+        "/checks/leaky",
+        "/api/v1/checks/leaky",
+        "/api/v1/checks/leaky/runs",
+        "/metrics",
+    ] {
+        let (_, body) = http_get(&d.url(path));
+        assert!(
+            !body.contains("page-secret-99"),
+            "{path} shows the secret: {body}"
+        );
+    }
+    assert!(
+        http_get(&d.url("/checks/leaky"))
+            .1
+            .contains("logged in with ***")
+    );
     drop(open);
 }
