@@ -12,6 +12,7 @@ pub mod redact;
 pub mod rule;
 pub mod runner;
 pub mod schedule;
+pub mod service;
 pub mod status;
 pub mod store;
 pub mod web;

@@ -80,6 +80,8 @@ struct Daemon {
     /// Checks to run once more when their current run ends (a ping or a manual run came in
     /// while it was going), with the trigger to use.
     rerun: HashMap<String, Trigger>,
+    /// sd_notify, self-heartbeat, the daemon's own figures (see `crate::service`).
+    service: crate::service::Service,
 }
 
 pub(super) async fn run(
@@ -159,6 +161,7 @@ pub(super) async fn run(
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
     let web = crate::web::start(app_rx, store.clone(), run_tx, stats.clone()).await;
 
+    let service = crate::service::Service::start(store.clone(), app_tx.subscribe());
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
     let permits = app.config.root.concurrency.max(1);
     let mut d = Daemon {
@@ -182,9 +185,12 @@ pub(super) async fn run(
         app_tx,
         stats,
         rerun: HashMap::new(),
+        service,
     };
     d.start_up();
     d.rewatch();
+    d.service.ready(d.checks.len(), d.plan.earliest());
+    let mut watchdog = d.service.watchdog_timer();
 
     let mut reload_at: Option<Instant> = None;
     loop {
@@ -207,6 +213,7 @@ pub(super) async fn run(
             Some(res) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => d.finished(res),
             Some(req) = run_rx.recv() => d.requested(req),
             _ = tokio::time::sleep_until(wake) => d.fire_due(),
+            _ = watchdog.tick() => d.service.watchdog(),
         }
     }
 
@@ -233,6 +240,7 @@ impl Daemon {
         for check in checks.values() {
             let next = check.def.schedule.next_after(now, &check.zone);
             self.plan.set(&check.id, next);
+            let mut caught_up = false;
             if check.misfire == Misfire::RunOnce {
                 match self.last_completed_schedule(&check.id) {
                     Ok(last) => {
@@ -245,6 +253,7 @@ impl Daemon {
                                 "catching up a run missed while the daemon was down"
                             );
                             self.start(check.clone(), Trigger::Misfire, Some(missed));
+                            caught_up = true;
                         }
                     }
                     Err(e) => tracing::warn!(
@@ -253,6 +262,7 @@ impl Daemon {
                     ),
                 }
             }
+            self.service.missed_while_down(check, now, caught_up);
             self.store_next_run(&check.id);
         }
         // A disabled check shows no next run.
@@ -315,6 +325,7 @@ impl Daemon {
             }
         }
         self.last_now = now;
+        let mut started = Vec::new();
         for (id, due) in self.plan.take_due(now) {
             let Some(check) = self.checks.get(&id).cloned() else {
                 continue;
@@ -326,6 +337,7 @@ impl Daemon {
                 tracing::warn!(check = %id, "schedule never fires again");
             }
             self.plan.set(&id, next);
+            self.service.passed_over(&check, due, now);
             if self.busy.contains(&id) {
                 let n = self.skipped.entry(id.clone()).or_default();
                 *n += 1;
@@ -336,11 +348,17 @@ impl Daemon {
                     skipped_total = *n,
                     "previous run still in progress: skipping this run"
                 );
+                self.service.missed(1);
                 self.store_next_run(&id);
                 continue;
             }
             self.stats.lag(now - due);
-            self.start(check, Trigger::Schedule, Some(due));
+            started.push((self.start(check, Trigger::Schedule, Some(due)), due));
+        }
+        if !started.is_empty() {
+            self.service.cycle_started(started);
+            self.service
+                .status(self.checks.len(), self.busy.len(), self.plan.earliest());
         }
     }
 
@@ -366,7 +384,12 @@ impl Daemon {
     }
 
     /// Queues one run of `check`; it starts when a concurrency permit is free.
-    fn start(&mut self, check: Arc<Check>, trigger: Trigger, scheduled_at: Option<DateTime<Utc>>) {
+    fn start(
+        &mut self,
+        check: Arc<Check>,
+        trigger: Trigger,
+        scheduled_at: Option<DateTime<Utc>>,
+    ) -> Id {
         self.busy.insert(check.id.clone());
         let id = check.id.clone();
         let job = RunJob {
@@ -380,6 +403,7 @@ impl Daemon {
         };
         let handle = self.tasks.spawn(job.run());
         self.task_checks.insert(handle.id(), id);
+        handle.id()
     }
 
     /// A run task ended.
@@ -397,6 +421,7 @@ impl Daemon {
         {
             self.start(check, trigger, None);
         }
+        self.service.run_finished(task, &check_id);
         if let Err(e) = res {
             // A panic inside a probe or the runner: the run is stored as UNKNOWN.
             let started = lock(&self.inflight).remove(&task);
@@ -546,6 +571,7 @@ impl Daemon {
         self.semaphore.close();
         let grace = self.app.config.root.shutdown_grace;
         let running = lock(&self.inflight).len();
+        self.service.stopping(running);
         tracing::info!(
             running,
             grace = %grace,
