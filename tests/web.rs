@@ -267,6 +267,10 @@ params: {{ warn_percent: 80, critical_percent: 90 }}
     assert_eq!(alerts["state"], "pending");
     assert!(alerts["last_error"].as_str().is_some(), "{alerts:#}");
     assert_eq!(http_get(&d.url("/api/v1/alerts?state=bogus")).0, 400);
+    // The check page lists the alert with its delivery state.
+    let (_, page) = http_get(&d.url("/checks/db-port"));
+    assert!(page.contains(r#"<tr data-state="pending">"#), "{page}");
+    assert!(page.contains("firing"), "{page}");
 
     // /metrics parses with Prometheus' own client parser and says what the API says.
     let (st, text) = http_get(&d.url("/metrics"));
