@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use web_daemon::{WebDaemon, http_get, ports, wait_runs};
 
-fn chromium() -> Command {
+/// Chromium with the test flags and a profile of its own (parallel runs must not share one;
+/// the folder goes when the returned guard is dropped).
+fn chromium() -> (Command, tempfile::TempDir) {
     let mut c = Command::new("chromium");
     c.args([
         "--headless",
@@ -23,15 +25,15 @@ fn chromium() -> Command {
         "--disable-dev-shm-usage",
         "--hide-scrollbars",
     ]);
-    // A profile of its own: parallel test runs must not share one.
-    let profile = tempfile::tempdir().expect("profile").keep();
-    c.arg(format!("--user-data-dir={}", profile.display()));
-    c
+    let profile = tempfile::tempdir().expect("profile");
+    c.arg(format!("--user-data-dir={}", profile.path().display()));
+    (c, profile)
 }
 
 /// The DOM after Chromium loaded and laid out `url`.
 fn dump_dom(url: &str) -> String {
-    let o = chromium()
+    let (mut c, _profile) = chromium();
+    let o = c
         .arg("--dump-dom")
         .arg(url)
         .output()
@@ -50,7 +52,8 @@ fn screenshot(url: &str, name: &str, size: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     let file = dir.join(name);
     let _ = std::fs::remove_file(&file);
-    let o = chromium()
+    let (mut c, _profile) = chromium();
+    let o = c
         .arg(format!("--screenshot={}", file.display()))
         .arg(format!("--window-size={size}"))
         .arg(url)
