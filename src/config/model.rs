@@ -69,9 +69,62 @@ pub struct RootConfig {
     pub report: Option<ReportConfig>,
     /// Base URL of the status page, for links in alerts (`{url}/checks/{id}`).
     pub status_page_url: Option<String>,
+    /// The daemon's HTTP server: status page, JSON API, `/metrics`, heartbeat pings.
+    #[serde(default)]
+    pub web: WebConfig,
     /// A dead man's switch for patrol itself: a URL the daemon calls after every scheduler
     /// cycle whose due checks have all finished. Default: none.
     pub self_heartbeat: Option<SelfHeartbeat>,
+}
+
+/// The HTTP server inside `patrol daemon`. Reading (pages, API GETs, `/metrics`, `/healthz`)
+/// needs nothing; changing anything (silences, manual runs) needs `Authorization: Bearer TOKEN`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Serve the status page, API and metrics. Default: true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `host:port` to listen on; port 0 picks a free port (the daemon logs the address).
+    /// Default: `127.0.0.1:8787`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Bearer token that creating/removing silences and starting runs need. Use
+    /// `${secret:NAME}`. Default: none, and then every change is refused.
+    pub token: Option<super::types::Text>,
+    /// Heartbeat pings (`/ping/ID...`) need the token too (a ping changes a check's
+    /// state). Default: true; false lets a job ping with a plain URL, as with healthchecks.io.
+    #[serde(default = "yes")]
+    pub pings_need_token: bool,
+    /// A ping's body is kept as the run's output up to this many bytes. Default: 10000.
+    #[serde(default = "default_ping_body")]
+    pub max_ping_body: usize,
+    /// The status page reloads itself this often. Default: 30s.
+    #[serde(default = "default_refresh")]
+    pub refresh: Dur,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            listen: default_listen(),
+            token: None,
+            pings_need_token: true,
+            max_ping_body: default_ping_body(),
+            refresh: default_refresh(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8787".into()
+}
+fn default_ping_body() -> usize {
+    10_000
+}
+fn default_refresh() -> Dur {
+    Dur::secs(30)
 }
 
 /// Where the daemon reports that it is alive: a healthchecks-style ping URL or another
@@ -189,6 +242,7 @@ impl Default for RootConfig {
             delivery: DeliveryConfig::default(),
             report: None,
             status_page_url: None,
+            web: WebConfig::default(),
             self_heartbeat: None,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod disk;
+pub mod heartbeat;
 pub mod http;
 pub mod hyperbdr;
 pub mod log;
@@ -90,6 +91,8 @@ pub enum ProbeSpec {
     Log(log::LogProbe),
     /// Expiry of every certificate in a PEM file.
     TlsFile(tls_file::TlsFileProbe),
+    /// A dead man's switch: a job pings the daemon; no success in time is critical.
+    Heartbeat(heartbeat::HeartbeatProbe),
     /// A HyperBDR console's API: login, envelope, paging, failed-task causes, guarded re-run.
     Hyperbdr(hyperbdr::HyperbdrProbe),
     /// Live check of an access key against an S3-compatible object store.
@@ -108,6 +111,7 @@ impl ProbeSpec {
             ProbeSpec::System(p) => p,
             ProbeSpec::Log(p) => p,
             ProbeSpec::TlsFile(p) => p,
+            ProbeSpec::Heartbeat(p) => p,
             ProbeSpec::Hyperbdr(p) => p,
             ProbeSpec::S3Credentials(p) => p,
             ProbeSpec::SampleRestore(p) => p,

@@ -46,6 +46,7 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Schedule => "schedule",
         Trigger::Misfire => "misfire",
         Trigger::Manual => "manual",
+        Trigger::Heartbeat => "heartbeat",
     }
 }
 
@@ -74,6 +75,11 @@ struct Daemon {
     deliverer: Arc<Deliverer>,
     /// Tells the report loop about reloads.
     app_tx: tokio::sync::watch::Sender<Arc<App>>,
+    /// Figures for `/metrics` and `/healthz`.
+    stats: Arc<crate::web::SchedulerStats>,
+    /// Checks to run once more when their current run ends (a ping or a manual run came in
+    /// while it was going), with the trigger to use.
+    rerun: HashMap<String, Trigger>,
     /// sd_notify, self-heartbeat, the daemon's own figures (see `crate::service`).
     service: crate::service::Service,
 }
@@ -146,7 +152,14 @@ pub(super) async fn run(
     let app = Arc::new(app);
     // The periodic report (root `report:`) has a loop of its own; it is queued in the outbox.
     let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
-    let reports = tokio::spawn(crate::alert::report::run_reports(store.clone(), app_rx));
+    let reports = tokio::spawn(crate::alert::report::run_reports(
+        store.clone(),
+        app_rx.clone(),
+    ));
+    // Status page, API, metrics and heartbeat pings; manual runs come back as requests.
+    let stats = Arc::new(crate::web::SchedulerStats::default());
+    let (run_tx, mut run_rx) = mpsc::unbounded_channel();
+    let web = crate::web::start(app_rx, store.clone(), run_tx, stats.clone()).await;
 
     let service = crate::service::Service::start(store.clone(), app_tx.subscribe());
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
@@ -170,6 +183,8 @@ pub(super) async fn run(
         watcher: None,
         deliverer,
         app_tx,
+        stats,
+        rerun: HashMap::new(),
         service,
     };
     d.start_up();
@@ -179,6 +194,7 @@ pub(super) async fn run(
 
     let mut reload_at: Option<Instant> = None;
     loop {
+        d.stats.tick();
         let wake = d.next_wake();
         let debounce = reload_at.unwrap_or_else(|| Instant::now() + MAX_SLEEP);
         tokio::select! {
@@ -195,11 +211,13 @@ pub(super) async fn run(
                 d.reload().await;
             }
             Some(res) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => d.finished(res),
+            Some(req) = run_rx.recv() => d.requested(req),
             _ = tokio::time::sleep_until(wake) => d.fire_due(),
             _ = watchdog.tick() => d.service.watchdog(),
         }
     }
 
+    web.stop().await;
     d.watcher = None;
     if let Some(mut h) = housekeeper.take()
         && let Err(e) = h.shutdown().await
@@ -323,6 +341,7 @@ impl Daemon {
             if self.busy.contains(&id) {
                 let n = self.skipped.entry(id.clone()).or_default();
                 *n += 1;
+                self.stats.skipped();
                 tracing::warn!(
                     check = %id,
                     due = %due,
@@ -333,12 +352,34 @@ impl Daemon {
                 self.store_next_run(&id);
                 continue;
             }
+            self.stats.lag(now - due);
             started.push((self.start(check, Trigger::Schedule, Some(due)), due));
         }
         if !started.is_empty() {
             self.service.cycle_started(started);
             self.service
                 .status(self.checks.len(), self.busy.len(), self.plan.earliest());
+        }
+    }
+
+    /// A run asked for through the web server (API or heartbeat ping).
+    fn requested(&mut self, req: crate::web::RunRequest) {
+        use crate::web::RunReply;
+        let reply = match self.checks.get(&req.check_id).cloned() {
+            None => RunReply::Unknown,
+            Some(_) if self.busy.contains(&req.check_id) => {
+                // The running one may have read the state before this ping: run again after it.
+                self.rerun.insert(req.check_id.clone(), req.trigger);
+                RunReply::Busy
+            }
+            Some(check) => {
+                tracing::info!(check = %check.id, trigger = %trigger_name(req.trigger), "run requested");
+                self.start(check, req.trigger, None);
+                RunReply::Queued
+            }
+        };
+        if let Some(tx) = req.reply {
+            let _ = tx.send(reply);
         }
     }
 
@@ -375,6 +416,11 @@ impl Daemon {
             return;
         };
         self.busy.remove(&check_id);
+        if let Some(trigger) = self.rerun.remove(&check_id)
+            && let Some(check) = self.checks.get(&check_id).cloned()
+        {
+            self.start(check, trigger, None);
+        }
         self.service.run_finished(task, &check_id);
         if let Err(e) = res {
             // A panic inside a probe or the runner: the run is stored as UNKNOWN.

@@ -28,6 +28,7 @@ pub(crate) fn trigger_text(t: Trigger) -> &'static str {
         Trigger::Schedule => "schedule",
         Trigger::Misfire => "misfire",
         Trigger::Manual => "manual",
+        Trigger::Heartbeat => "heartbeat",
     }
 }
 
@@ -36,6 +37,7 @@ pub(crate) fn parse_trigger(s: &str) -> Result<Trigger, StoreError> {
         "schedule" => Ok(Trigger::Schedule),
         "misfire" => Ok(Trigger::Misfire),
         "manual" => Ok(Trigger::Manual),
+        "heartbeat" => Ok(Trigger::Heartbeat),
         other => Err(StoreError::BadValue(format!("trigger {other:?}"))),
     }
 }

@@ -13,9 +13,11 @@ mod alerts;
 mod codec;
 mod meta;
 mod migrations;
+mod web;
 
 pub use alerts::{OutboxFilter, OutboxItem, OutboxRow, OutboxState};
 pub use migrations::SCHEMA_VERSION;
+pub use web::{OutboxCount, RunBrief};
 
 use crate::status::Status;
 use chrono::{DateTime, Utc};
@@ -107,6 +109,8 @@ pub enum Trigger {
     Misfire,
     /// `patrol run` or an API call.
     Manual,
+    /// A heartbeat ping arrived, or a heartbeat deadline passed.
+    Heartbeat,
 }
 
 /// One run of one check, as stored.
