@@ -248,3 +248,428 @@ async fn simulator_pages_fails_and_collects_logs() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["title"], "offline hosts cannot collect logs");
 }
+
+// ------------------------------------------------------------------ the `hyperbdr` probe
+
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const PASSWORD: &str = "Pw-7f3c9e-sim-secret";
+
+/// A simulator with a password the tests can look for.
+fn start_sim(scenario: &str) -> sim::Sim {
+    sim::Sim::spawn(sim::SimOptions {
+        listen: "127.0.0.1:0".into(),
+        scenario: scenario.into(),
+        password: PASSWORD.into(),
+        slow_ms: 3000,
+        ..sim::SimOptions::default()
+    })
+    .unwrap()
+}
+
+/// A check of the `hyperbdr` probe against the simulator, with `extra` lines appended to
+/// the probe (indented by four spaces) and `fetch` as given.
+fn hb_check(id: &str, timeout: &str, fetch: &[(&str, &str)], extra: &str) -> String {
+    let mut s = format!(
+        "id: {id}\nschedule: every 1h\ntimeout: {timeout}\nprobe:\n  hyperbdr:\n    url: ${{var:hyperbdr_url}}\n    username: ${{var:hyperbdr_username}}\n    password: ${{secret:hyperbdr_password}}\n    console_timezone: Asia/Shanghai\n    fetch:\n"
+    );
+    for (name, path) in fetch {
+        s.push_str(&format!("      {name}: {path}\n"));
+    }
+    for line in extra.lines() {
+        s.push_str(&format!("    {line}\n"));
+    }
+    s
+}
+
+/// A config folder with `patrol.yaml` pointing at `url` and `checks` as one check file.
+fn setup(dir: &Path, url: &str, checks: &[String]) -> PathBuf {
+    common::write_tree(
+        dir,
+        &[
+            (
+                "patrol.yaml",
+                &format!(
+                    "store: {{ path: patrol.db }}\nvars:\n  hyperbdr_url: {url}\n  hyperbdr_username: ops\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n"
+                ),
+            ),
+            ("checks/hyperbdr.yaml", &checks.join("---\n")),
+        ],
+    );
+    dir.join("patrol.yaml")
+}
+
+fn patrol_env(config: &Path, password: &str, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("PATROL_LOG")
+        .env("HYPERBDR_PASSWORD", password)
+        .output()
+        .expect("run patrol")
+}
+
+/// `patrol run IDS --json`: the runs, by check id.
+fn run(config: &Path, ids: &[&str]) -> Vec<Value> {
+    let mut args = vec!["run", "--json"];
+    args.extend_from_slice(ids);
+    let out = patrol_env(config, PASSWORD, &args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            common::stdout(&out),
+            common::stderr(&out)
+        )
+    })
+}
+
+fn run_one(config: &Path, id: &str) -> Value {
+    run(config, &[id]).remove(0)
+}
+
+fn host_ids(obs: &Value) -> Vec<String> {
+    obs["hosts"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn green_console_is_fetched_page_by_page_with_times_in_utc() {
+    let s = start_sim("paging");
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = [
+        ("hosts", "/api/v2/getHosts"),
+        (
+            "tasks",
+            "{ path: /api/v2/getTasks, query: { page_size: 50 } }",
+        ),
+        ("modules", "/api/v2/om/modules"),
+    ];
+    let config = setup(
+        dir.path(),
+        &s.url(),
+        &[hb_check("hb-inventory", "20s", &fetch, "")],
+    );
+
+    let r = run_one(&config, "hb-inventory");
+    assert_eq!(r["status"], "ok", "{r}");
+    assert!(
+        r["summary"]
+            .as_str()
+            .unwrap()
+            .contains("fetched hosts (130), modules (5), tasks (130)"),
+        "{}",
+        r["summary"]
+    );
+    let obs = &r["observation"];
+    let mut ids = host_ids(obs);
+    assert_eq!(obs["hosts"]["total"], 130);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 130, "every host once");
+    assert_eq!(obs["tasks"]["tasks"].as_array().unwrap().len(), 130);
+    assert_eq!(obs["console"]["scene"], "dr");
+    assert_eq!(obs["console"]["url"], s.url());
+    // Pages of at most 50: three requests each; one login for all of it.
+    assert_eq!(s.requests("/api/v2/getHosts"), 3);
+    assert_eq!(s.requests("/api/v2/getTasks"), 3);
+    assert_eq!(s.logins(), 1);
+    assert_eq!(
+        s.state()["last_headers"],
+        json!({"x_scene": "dr", "x_lang": "en"})
+    );
+
+    // Console stamps (Asia/Shanghai) are now RFC 3339 UTC, and close to now.
+    let start = obs["tasks"]["tasks"][0]["start_at"].as_str().unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(start).unwrap_or_else(|e| panic!("{start}: {e}"));
+    assert!(start.ends_with('Z'), "{start}");
+    let age = chrono::Utc::now().signed_duration_since(t);
+    assert!(
+        age.num_minutes() >= 0 && age.num_hours() < 2,
+        "newest task started {age} ago"
+    );
+    // RFC 3339 fields pass as they are.
+    assert!(
+        obs["hosts"]["hosts"][0]["last_sync_success_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+}
+
+#[test]
+fn token_is_reused_across_checks_and_renewed_once_after_401() {
+    let s = start_sim("green");
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(
+        dir.path(),
+        &s.url(),
+        &[
+            hb_check("hb-hosts", "20s", &[("hosts", "/api/v2/getHosts")], ""),
+            hb_check(
+                "hb-storage",
+                "20s",
+                &[("storages", "/api/v2/getStorages")],
+                "",
+            ),
+        ],
+    );
+    let runs = run(&config, &["hb-hosts", "hb-storage"]);
+    assert!(runs.iter().all(|r| r["status"] == "ok"), "{runs:?}");
+    assert_eq!(s.logins(), 1, "two checks, one login");
+
+    // The console revokes the first token after each login: one re-login, then OK.
+    s.set_scenario("relogin-401");
+    let r = run_one(&config, "hb-hosts");
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(
+        s.logins(),
+        3,
+        "a new process logs in, is refused once, logs in again"
+    );
+    assert_eq!(s.state()["unauthorized"], 1);
+    assert_eq!(r["observation"]["hosts"]["total"], 4);
+}
+
+#[test]
+fn console_failures_make_the_check_unknown_and_name_the_endpoint() {
+    let s = start_sim("error-envelope");
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(
+        dir.path(),
+        &s.url(),
+        &[
+            hb_check("hb-hosts", "20s", &[("hosts", "/api/v2/getHosts")], ""),
+            hb_check(
+                "hb-om",
+                "20s",
+                &[("tunnels", "/api/v2/om/not-on-this-console")],
+                "",
+            ),
+            hb_check("hb-slow", "2s", &[("hosts", "/api/v2/getHosts")], ""),
+        ],
+    );
+    let unknown = |id: &str| {
+        let r = run_one(&config, id);
+        assert_eq!(r["status"], "unknown", "{r}");
+        r["summary"].as_str().unwrap().to_string()
+    };
+    let m = unknown("hb-hosts");
+    assert!(
+        m.contains(
+            "GET /api/v2/getHosts: console error 10010001: internal error (trace_id t-err-1)"
+        ),
+        "{m}"
+    );
+
+    s.set_scenario("http-500");
+    let m = unknown("hb-hosts");
+    assert!(
+        m.contains("GET /api/v2/getHosts: HTTP 500: database unavailable"),
+        "{m}"
+    );
+
+    s.set_scenario("green");
+    let m = unknown("hb-om");
+    assert!(
+        m.contains("GET /api/v2/om/not-on-this-console: not available on this console (HTTP 404)"),
+        "{m}"
+    );
+
+    s.set_scenario("slow");
+    let m = unknown("hb-slow");
+    assert!(m.contains("timed out"), "{m}");
+
+    // A wrong password: UNKNOWN naming the login, never the password.
+    s.set_scenario("green");
+    let out = patrol_env(&config, "wrong-pass-0x55", &["run", "hb-hosts", "--json"]);
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "unknown");
+    let m = runs[0]["summary"].as_str().unwrap();
+    assert!(
+        m.contains("POST /api/v2/loginNoImageCaptcha: login as ops failed: console error 10010001: invalid credentials"),
+        "{m}"
+    );
+    assert!(!common::stdout(&out).contains("wrong-pass-0x55"));
+    assert!(!common::stderr(&out).contains("wrong-pass-0x55"));
+}
+
+const STEPS: &str = "task_steps: true";
+
+#[test]
+fn failed_tasks_are_classified_from_their_steps_and_messages() {
+    let s = start_sim("green");
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = [("hosts", "/api/v2/getHosts"), ("tasks", "/api/v2/getTasks")];
+    let config = setup(
+        dir.path(),
+        &s.url(),
+        &[hb_check("hb-tasks", "20s", &fetch, STEPS)],
+    );
+
+    let r = run_one(&config, "hb-tasks");
+    let tasks = r["observation"]["tasks"]["tasks"].as_array().unwrap();
+    assert!(
+        tasks.iter().all(|t| t.get("cause").is_none()),
+        "green has no failed task"
+    );
+    assert_eq!(s.requests("/hypermotion/v1/job/steps"), 0);
+
+    for (scenario, cause, console_cause, evidence) in [
+        (
+            "task-failed-network",
+            "network",
+            Some("network"),
+            "i/o timeout",
+        ),
+        (
+            "task-failed-permission",
+            "permission",
+            None,
+            "ebs:PutSnapshotBlock",
+        ),
+        (
+            "task-failed-storage",
+            "storage",
+            Some("quota"),
+            "QuotaExceeded",
+        ),
+        ("task-failed-source", "source", None, "agent offline"),
+    ] {
+        s.set_scenario(scenario);
+        let r = run_one(&config, "hb-tasks");
+        assert_eq!(r["status"], "ok", "{r}");
+        let failed: Vec<&Value> = r["observation"]["tasks"]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t.get("cause").is_some())
+            .collect();
+        assert_eq!(failed.len(), 1, "{scenario}");
+        let t = failed[0];
+        assert_eq!(t["id"], "t-990");
+        assert_eq!(t["cause"], cause, "{scenario}: {t}");
+        assert!(
+            t["cause_evidence"].as_str().unwrap().contains(evidence),
+            "{scenario}: {}",
+            t["cause_evidence"]
+        );
+        assert_eq!(
+            t.get("console_cause").and_then(Value::as_str),
+            console_cause,
+            "{scenario}"
+        );
+        assert_eq!(
+            t["steps"].as_array().unwrap().last().unwrap()["status"],
+            "failed"
+        );
+    }
+}
+
+#[test]
+fn rerun_is_guarded_counted_and_shown() {
+    let s = start_sim("task-failed-network");
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = [("hosts", "/api/v2/getHosts"), ("tasks", "/api/v2/getTasks")];
+    let rerun = "task_steps: true\nrerun: { enabled: true, max_per_task_per_day: 2 }";
+    let config = setup(
+        dir.path(),
+        &s.url(),
+        &[
+            hb_check("hb-steps-only", "20s", &fetch, STEPS),
+            hb_check("hb-rerun", "20s", &fetch, rerun),
+        ],
+    );
+
+    // Without `rerun` nothing is re-run.
+    let r = run_one(&config, "hb-steps-only");
+    assert!(r["observation"].get("reruns").is_none());
+    assert_eq!(s.batch_sync_bodies().len(), 0);
+
+    // Not a network cause: skipped, with the reason.
+    s.set_scenario("task-failed-permission");
+    let r = run_one(&config, "hb-rerun");
+    assert_eq!(r["observation"]["reruns"], json!([]));
+    assert_eq!(
+        r["observation"]["rerun_skipped"][0]["reason"],
+        "cause permission is not in rerun.causes [network]"
+    );
+    // The host is running a task: skipped.
+    s.set_scenario("task-failed-network-running");
+    let r = run_one(&config, "hb-rerun");
+    assert_eq!(
+        r["observation"]["rerun_skipped"][0]["reason"],
+        "host h-002 has a running task t-992"
+    );
+    assert_eq!(s.batch_sync_bodies().len(), 0);
+
+    // A network failure on an idle host: re-run, at most twice a day across runs.
+    s.set_scenario("task-failed-network");
+    for n in 1..=2 {
+        let r = run_one(&config, "hb-rerun");
+        let reruns = r["observation"]["reruns"].as_array().unwrap();
+        assert_eq!(reruns.len(), 1, "{r}");
+        assert_eq!(reruns[0]["task_id"], "t-990");
+        assert_eq!(reruns[0]["host_id"], "h-002");
+        assert_eq!(reruns[0]["cause"], "network");
+        assert_eq!(reruns[0]["outcome"], "started");
+        assert_eq!(
+            r["observation"]["rerun_history"].as_array().unwrap().len(),
+            n
+        );
+        assert!(
+            r["summary"]
+                .as_str()
+                .unwrap()
+                .contains("re-ran 1 failed task"),
+            "{}",
+            r["summary"]
+        );
+    }
+    let r = run_one(&config, "hb-rerun");
+    assert_eq!(r["observation"]["reruns"], json!([]));
+    assert_eq!(
+        r["observation"]["rerun_skipped"][0]["reason"],
+        "2 attempts in the last 24 h (rerun.max_per_task_per_day 2)"
+    );
+    assert_eq!(
+        r["observation"]["rerun_history"].as_array().unwrap().len(),
+        2
+    );
+    let bodies = s.batch_sync_bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[0],
+        json!({"batch_sync": [{"migration_id": "h-002", "do_snapshot": true}]})
+    );
+
+    // The history shows the attempts; the password is nowhere in the store or the output.
+    let out = patrol_env(&config, PASSWORD, &["history", "hb-rerun", "--json"]);
+    let hist: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hist.len(), 5, "five runs of hb-rerun are recorded");
+    let out = patrol_env(
+        &config,
+        PASSWORD,
+        &["--log-level", "debug", "run", "hb-rerun", "--verbose"],
+    );
+    assert!(common::stdout(&out).contains("rerun_skipped"));
+    for text in [common::stdout(&out), common::stderr(&out)] {
+        assert!(!text.contains(PASSWORD), "password printed: {text}");
+    }
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("patrol.db") {
+            let bytes = std::fs::read(&path).unwrap();
+            let found = bytes
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes());
+            assert!(!found, "password stored in {}", path.display());
+        }
+    }
+}
