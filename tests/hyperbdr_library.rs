@@ -21,8 +21,6 @@ use std::process::Command;
 
 /// What each scenario must do. A scenario without lines leaves every check OK; `*api*`
 /// stands for every check that talks to the console (not the tcp, ICMP and log checks).
-/// task-failed-network-running only warns: the host is syncing again and a newer task of it
-/// succeeded, so the failure is one to look at, not an outage.
 const MATRIX: &str = "
 scenario                      | check                           | status
 ------------------------------+---------------------------------+---------
@@ -33,7 +31,7 @@ task-failed-network           | hyperbdr-failed-tasks           | critical
 task-failed-permission        | hyperbdr-failed-tasks           | critical
 task-failed-storage           | hyperbdr-failed-tasks           | critical
 task-failed-source            | hyperbdr-failed-tasks           | critical
-task-failed-network-running   | hyperbdr-failed-tasks           | warning
+task-failed-network-running   | hyperbdr-failed-tasks           | critical
 task-stuck                    | hyperbdr-stuck-tasks            | critical
 rpo-breach                    | hyperbdr-rpo-delay              | warning
 bucket-92                     | hyperbdr-storage-space          | critical
@@ -221,10 +219,16 @@ fn every_scenario_turns_the_right_checks_to_the_right_status() {
     // The matrix names every scenario of the simulator, and only checks that exist.
     let scenarios: Vec<&str> = sim::SCENARIOS.iter().map(|(n, _)| *n).collect();
     let named: Vec<&str> = matrix.iter().map(|(s, _)| s.as_str()).collect();
-    assert_eq!(named, scenarios, "MATRIX must list every simulator scenario, in order");
+    assert_eq!(
+        named, scenarios,
+        "MATRIX must list every simulator scenario, in order"
+    );
     for (_, rows) in &matrix {
         for (check, _) in rows {
-            assert!(check == "*api*" || all.contains(check), "unknown check {check}");
+            assert!(
+                check == "*api*" || all.contains(check),
+                "unknown check {check}"
+            );
         }
     }
     assert!(all.len() >= 30, "library checks: {all:?}");
@@ -323,11 +327,18 @@ fn local_checks_see_closed_ports_and_new_error_lines() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on 10443/30080/443 of 127.0.0.3 (our own loopback address).
     let cfg = config(dir.path(), "http://127.0.0.1:9", "127.0.0.3", "127.0.0.3");
-    let ids = ["hyperbdr-tcp-console", "hyperbdr-tcp-gateway", "hyperbdr-logs-sync-proxy"];
+    let ids = [
+        "hyperbdr-tcp-console",
+        "hyperbdr-tcp-gateway",
+        "hyperbdr-logs-sync-proxy",
+    ];
     let runs = run(&cfg, &ids);
     assert_eq!(status(&runs, "hyperbdr-tcp-console"), "critical");
     let s = runs["hyperbdr-tcp-console"]["summary"].as_str().unwrap();
-    assert!(s.starts_with("console control port 127.0.0.3:10443 is not reachable"), "{s}");
+    assert!(
+        s.starts_with("console control port 127.0.0.3:10443 is not reachable"),
+        "{s}"
+    );
     assert_eq!(status(&runs, "hyperbdr-tcp-gateway"), "critical");
     // No hamal logs on this machine: nothing to say.
     assert_eq!(status(&runs, "hyperbdr-logs-sync-proxy"), "ok");
@@ -337,13 +348,97 @@ fn local_checks_see_closed_ports_and_new_error_lines() {
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::fs::write(
         &log,
-        "2026-03-01 10:00:00 INFO sync vm-01 started\n2026-03-01 10:00:05 ERROR upload part 113 failed: i/o timeout\n2026-03-01 10:00:06 FATAL panic: runtime error: index out of range\n",
+        "2026-03-01 10:00:00 INFO sync vm-01 started\n2026-03-01 10:00:05 ERROR upload part 113 failed: i/o timeout\n2026-03-01 10:00:06 FATAL panic: index out of range\n",
     )
     .unwrap();
     let runs = run(&cfg, &["hyperbdr-logs-sync-proxy"]);
     assert_eq!(status(&runs, "hyperbdr-logs-sync-proxy"), "critical");
-    let s = runs["hyperbdr-logs-sync-proxy"]["summary"].as_str().unwrap();
-    assert!(s.contains("panic ×1") && s.contains("index out of range"), "{s}");
+    let s = runs["hyperbdr-logs-sync-proxy"]["summary"]
+        .as_str()
+        .unwrap();
+    assert!(
+        s.starts_with("critical patterns matched: panic ×1; also error ×1")
+            && s.ends_with("last: 2026-03-01 10:00:06 FATAL panic: index out of range"),
+        "{s}"
+    );
+}
+
+/// The shipped tasks.yaml with its commented `rerun:` example switched on, as an operator
+/// would do it.
+fn tasks_with_rerun(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("checks/hyperbdr/tasks.yaml")).unwrap();
+    let on = text
+        .replace("    # rerun:\n", "    rerun:\n")
+        .replace("    #   enabled: true", "      enabled: true")
+        .replace("    #   causes: [network]", "      causes: [network]")
+        .replace(
+            "    #   max_per_task_per_day: 3",
+            "      max_per_task_per_day: 3",
+        );
+    assert!(
+        on.contains("    rerun:\n      enabled: true\n"),
+        "the rerun example changed"
+    );
+    let path = dir.join("tasks.yaml");
+    std::fs::write(&path, on).unwrap();
+    path
+}
+
+#[test]
+fn enabled_reruns_and_skips_show_in_the_failed_tasks_alert() {
+    let simulator = sim::Sim::spawn(sim::SimOptions {
+        listen: "127.0.0.1:0".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = tasks_with_rerun(dir.path());
+    let cfg = config(dir.path(), &simulator.url(), "127.0.0.3", "127.0.0.3");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("checks: [\"{}\"]", repo().join("checks/hyperbdr").display()),
+        &format!(
+            "checks: [\"{}\", \"{}\"]",
+            tasks.display(),
+            repo().join("checks/hyperbdr/network.yaml").display()
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+
+    // A network failure is re-run once, and the alert says so.
+    simulator.set_scenario("task-failed-network");
+    let runs = run(&cfg, &["hyperbdr-failed-tasks"]);
+    let r = &runs["hyperbdr-failed-tasks"];
+    assert_eq!(r["status"], "critical", "{r}");
+    let s = r["summary"].as_str().unwrap();
+    assert!(
+        s.contains("re-ran app02 (task t-990, cause network): started"),
+        "{s}"
+    );
+    assert_eq!(r["facts"]["reruns"][0]["host_id"], "h-002", "{r}");
+    assert_eq!(
+        simulator.batch_sync_bodies(),
+        vec![serde_json::json!({"batch_sync": [{"migration_id": "h-002", "do_snapshot": true}]})]
+    );
+
+    // Not while the host runs a task, and never for a permission failure.
+    for (scenario, reason) in [
+        ("task-failed-network-running", "has a running task t-992"),
+        (
+            "task-failed-permission",
+            "cause permission is not in rerun.causes",
+        ),
+    ] {
+        simulator.set_scenario(scenario);
+        let runs = run(&cfg, &["hyperbdr-failed-tasks"]);
+        let r = &runs["hyperbdr-failed-tasks"];
+        let s = r["summary"].as_str().unwrap();
+        assert!(
+            s.contains("no re-run of app02 (task t-990") && s.contains(reason),
+            "{s}"
+        );
+        assert_eq!(r["facts"]["rerun_skipped"][0]["task_id"], "t-990", "{r}");
+    }
+    assert_eq!(simulator.batch_sync_bodies().len(), 1, "no further re-run");
 }
 
 #[test]
