@@ -123,7 +123,47 @@ async fn simulator_serves_the_green_console_and_switches_scenarios() {
         .json()
         .await
         .unwrap();
-    assert!(names["scenarios"].as_array().unwrap().len() >= 30);
+    let names: Vec<&str> = names["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    // Every scenario of the contract (hyperbdr-contract.md §2).
+    for name in [
+        "green",
+        "container-restarting",
+        "proxy-offline",
+        "task-failed-network",
+        "task-failed-permission",
+        "task-failed-storage",
+        "task-failed-source",
+        "task-stuck",
+        "rpo-breach",
+        "bucket-92",
+        "storage-trend",
+        "snapshots-127",
+        "key-old",
+        "key-expiring",
+        "account-invalid",
+        "iam-wildcard",
+        "permission-missing",
+        "subtunnel-down",
+        "latency-high",
+        "link-saturated",
+        "policy-no-full",
+        "drill-overdue",
+        "critical-alert",
+        "relogin-401",
+        "error-envelope",
+        "http-500",
+        "slow",
+        "paging",
+        "log-host-offline",
+        "log-collection-failed",
+    ] {
+        assert!(names.contains(&name), "scenario {name} missing");
+    }
 }
 
 #[tokio::test]
@@ -672,4 +712,75 @@ fn rerun_is_guarded_counted_and_shown() {
             assert!(!found, "password stored in {}", path.display());
         }
     }
+}
+
+#[test]
+fn validate_reports_a_rerun_without_task_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = [("tasks", "/api/v2/getTasks")];
+    let config = setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &[hb_check(
+            "hb-bad",
+            "20s",
+            &fetch,
+            "rerun: { enabled: true }",
+        )],
+    );
+    let out = patrol_env(&config, PASSWORD, &["validate"]);
+    assert_ne!(out.status.code(), Some(0));
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(text.contains("rerun needs task_steps: true"), "{text}");
+}
+
+/// The console client the log export reuses: POST a collection, poll the list, download.
+#[tokio::test]
+async fn console_client_collects_and_downloads_logs() {
+    use patrol::probe::hyperbdr::client::{Connection, ConsoleClient};
+    let s = start_sim("green");
+    let client = ConsoleClient::new(&Connection::new(&s.url(), "ops", PASSWORD)).unwrap();
+    let started = client
+        .post_data(
+            "/api/v2/om/log-collections",
+            &json!({"resource_type": "linux_host", "resource_id": "h-001"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started["status"], "collecting");
+    let mut done = Value::Null;
+    for _ in 0..10 {
+        let all = client
+            .get_all_pages("/api/v2/om/log-collections", &[])
+            .await
+            .unwrap();
+        if all["log_collections"][0]["status"] == "available" {
+            done = all["log_collections"][0].clone();
+            break;
+        }
+    }
+    let file = &done["files"][0];
+    let bytes = client
+        .get_bytes(file["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bytes.len() as u64, file["size_bytes"].as_u64().unwrap());
+    assert_eq!(s.logins(), 1);
+
+    // Errors name the endpoint and the console's message.
+    let e = client
+        .post_data(
+            "/api/v2/om/log-collections",
+            &json!({"resource_type": "sync_proxy", "resource_id": "nope"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "POST /api/v2/om/log-collections: HTTP 400: sync_proxy \"nope\" not found"
+        ),
+        "{e}"
+    );
+    let e = client.get_bytes("/api/v2/om/nothing").await.unwrap_err();
+    assert!(e.is_not_available(), "{e}");
 }

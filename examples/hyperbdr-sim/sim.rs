@@ -400,6 +400,7 @@ fn state_json(shared: &Shared) -> Value {
         "batch_sync_calls": inner.batch_sync.len(),
         "batch_sync": inner.batch_sync,
         "log_collections": inner.collections.len(),
+        "storage_day": inner.storage_day,
         "last_headers": {"x_scene": inner.last_scene, "x_lang": inner.last_lang},
     })
 }
@@ -618,9 +619,6 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     match (method.clone(), path) {
         (Method::GET, "/api/v2/getHosts") => {
             let mut hosts = w.hosts();
-            if let Some(s) = q.get("status").filter(|s| !s.is_empty()) {
-                hosts.retain(|h| h["status"] == s.as_str());
-            }
             if let Some(kw) = q.get("kw").filter(|s| !s.is_empty()) {
                 hosts.retain(|h| h["name"].as_str().is_some_and(|n| n.contains(kw.as_str())));
             }
@@ -628,37 +626,21 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 let ids: Vec<&str> = ids.split(',').collect();
                 hosts.retain(|h| h["id"].as_str().is_some_and(|i| ids.contains(&i)));
             }
-            let data = paged(&q, "hosts", hosts);
+            let data = list(&q, "hosts", hosts, &["status"]);
             ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/getHostDetail") => {
             let id = q.get("host_id").cloned().unwrap_or_default();
             let Some(host) = w.hosts().into_iter().find(|h| h["id"] == id.as_str()) else {
-                return fail(
-                    &mut inner,
-                    StatusCode::BAD_REQUEST,
-                    "10040004",
-                    &format!("host {id} not found"),
-                );
+                let msg = format!("host {id} not found");
+                return fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg);
             };
             if q.get("sheet").map(String::as_str) == Some("snapshot") {
-                let snaps = w.snapshots(&host);
-                let data = paged(&q, "snapshots", snaps);
+                let data = list(&q, "snapshots", w.snapshots(&host), &["status"]);
                 ok(&mut inner, data)
             } else {
                 ok(&mut inner, host)
             }
-        }
-        (Method::GET, "/api/v2/getTasks") => {
-            let mut tasks = w.tasks();
-            if let Some(s) = q.get("source_id").filter(|s| !s.is_empty()) {
-                tasks.retain(|t| t["source_id"] == s.as_str());
-            }
-            if let Some(s) = q.get("status").filter(|s| !s.is_empty()) {
-                tasks.retain(|t| t["status"] == s.as_str());
-            }
-            let data = paged(&q, "tasks", tasks);
-            ok(&mut inner, data)
         }
         (Method::GET, "/hypermotion/v1/job/steps") => {
             let id = q.get("task_id").cloned().unwrap_or_default();
@@ -667,12 +649,10 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                     let steps = w.steps(&task);
                     ok(&mut inner, json!({"steps": steps}))
                 }
-                None => fail(
-                    &mut inner,
-                    StatusCode::BAD_REQUEST,
-                    "10040004",
-                    &format!("task {id} not found"),
-                ),
+                None => {
+                    let msg = format!("task {id} not found");
+                    fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg)
+                }
             }
         }
         (Method::POST, "/api/v2/batchSync") => batch_sync(&mut inner, &w, body),
@@ -682,43 +662,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 inner.storage_day += 1;
             }
             let since = inner.scenario_since.unwrap_or(now);
-            let mut storages = w.storages(day, since);
-            if let Some(t) = q.get("type").filter(|s| !s.is_empty()) {
-                storages.retain(|s| s["type"] == t.as_str());
-            }
-            let data = paged(&q, "storages", storages);
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/getCloudAccounts") => {
-            let mut accounts = w.cloud_accounts();
-            if let Some(t) = q.get("storage_type").filter(|s| !s.is_empty()) {
-                accounts.retain(|a| a["storage_type"] == t.as_str());
-            }
-            let data = paged(&q, "cloud_accounts", accounts);
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/getLicenses") => {
-            let data = paged(&q, "licenses", w.licenses());
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/om/modules") => {
-            let data = paged(&q, "modules", w.modules());
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/om/alerts") => {
-            let mut alerts = w.alerts();
-            if let Some(s) = q.get("status").filter(|s| !s.is_empty()) {
-                alerts.retain(|a| a["status"] == s.as_str());
-            }
-            let data = paged(&q, "alerts", alerts);
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/om/events") => {
-            let data = paged(&q, "events", w.events());
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/om/tunnels") => {
-            let data = paged(&q, "tunnels", w.tunnels());
+            let data = list(&q, "storages", w.storages(day, since), &["type"]);
             ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/om/network/throughput") => {
@@ -729,22 +673,12 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 None => ok(&mut inner, json!({"series": series})),
                 Some(id) => match series.into_iter().find(|s| s["resource_id"] == id.as_str()) {
                     Some(s) => ok(&mut inner, s),
-                    None => fail(
-                        &mut inner,
-                        StatusCode::BAD_REQUEST,
-                        "10040004",
-                        &format!("no throughput samples for resource {id}"),
-                    ),
+                    None => {
+                        let msg = format!("no throughput samples for resource {id}");
+                        fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg)
+                    }
                 },
             }
-        }
-        (Method::GET, "/api/v2/om/policies") => {
-            let data = paged(&q, "policies", w.policies());
-            ok(&mut inner, data)
-        }
-        (Method::GET, "/api/v2/om/drills") => {
-            let data = paged(&q, "drills", w.drills());
-            ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/om/log-collections") => {
             let items = collections_json(&mut inner, &w, true);
@@ -752,6 +686,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
             ok(&mut inner, data)
         }
         (Method::POST, "/api/v2/om/log-collections") => new_collection(&mut inner, &w, body),
+        (Method::GET, p) if simple_list_key(p).is_some() => {
+            let (key, items, filters) = simple_list(&w, p);
+            let data = list(&q, key, items, filters);
+            ok(&mut inner, data)
+        }
         (Method::GET, p) => match collection_path(p) {
             Some((id, None)) => {
                 let id = id.to_string();
@@ -894,6 +833,51 @@ fn paged(q: &HashMap<String, String>, key: &str, items: Vec<Value>) -> Value {
     m.insert("total".into(), json!(total));
     m.insert(key.into(), Value::Array(slice));
     Value::Object(m)
+}
+
+/// The list endpoints without special handling: their array key and the query parameters
+/// that filter on the item field of the same name.
+fn simple_list_key(path: &str) -> Option<(&'static str, &'static [&'static str])> {
+    Some(match path {
+        "/api/v2/getTasks" => ("tasks", &["source_id", "status"]),
+        "/api/v2/getCloudAccounts" => ("cloud_accounts", &["storage_type"]),
+        "/api/v2/getLicenses" => ("licenses", &[]),
+        "/api/v2/om/modules" => ("modules", &["kind"]),
+        "/api/v2/om/alerts" => ("alerts", &["status", "severity"]),
+        "/api/v2/om/events" => ("events", &["result"]),
+        "/api/v2/om/tunnels" => ("tunnels", &[]),
+        "/api/v2/om/policies" => ("policies", &[]),
+        "/api/v2/om/drills" => ("drills", &["host_id"]),
+        _ => return None,
+    })
+}
+
+fn simple_list(w: &World<'_>, path: &str) -> (&'static str, Vec<Value>, &'static [&'static str]) {
+    let Some((key, filters)) = simple_list_key(path) else {
+        return ("items", Vec::new(), &[]);
+    };
+    let items = match key {
+        "tasks" => w.tasks(),
+        "cloud_accounts" => w.cloud_accounts(),
+        "licenses" => w.licenses(),
+        "modules" => w.modules(),
+        "alerts" => w.alerts(),
+        "events" => w.events(),
+        "tunnels" => w.tunnels(),
+        "policies" => w.policies(),
+        _ => w.drills(),
+    };
+    (key, items, filters)
+}
+
+/// `items` filtered by the query parameters named in `filters`, then one page of them.
+fn list(q: &HashMap<String, String>, key: &str, mut items: Vec<Value>, filters: &[&str]) -> Value {
+    for f in filters {
+        if let Some(want) = q.get(*f).filter(|s| !s.is_empty()) {
+            items.retain(|i| i[*f] == want.as_str());
+        }
+    }
+    paged(q, key, items)
 }
 
 fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
@@ -1728,6 +1712,7 @@ impl World<'_> {
                 "services": services(&[("DiskSync-Agent", "active (running)")]),
                 "agent": {"service_started": true, "registered": true, "protected": true,
                           "heartbeat_interval_seconds": 50},
+                "iscsi_d_state_processes": 0,
                 "cpu": {"cores": 8, "usage_pct": 29.0},
                 "memory": {"total_bytes": 16 * GIB, "used_bytes": 16 * GIB / 100 * 50},
                 "disks": [disk("C:\\", 120 * GIB, 52), disk("D:\\", 500 * GIB, 44)],

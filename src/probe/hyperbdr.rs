@@ -82,8 +82,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Configuration of the `hyperbdr` probe.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -274,7 +275,9 @@ impl HyperbdrProbe {
         Ok(())
     }
 
-    fn connection(&self, ctx: &ProbeContext<'_>) -> Connection {
+    /// The console connection this configuration describes; `ca_file` resolves against
+    /// `base_dir`, and the request timeout stays under `check_timeout`.
+    pub fn connection(&self, base_dir: &Path, check_timeout: Duration) -> Connection {
         let mut conn = Connection::new(
             self.url.value(),
             self.username.value(),
@@ -286,8 +289,8 @@ impl HyperbdrProbe {
         conn.ca_file = self
             .ca_file
             .as_ref()
-            .map(|p| resolve_path(ctx.base_dir, p.value()));
-        conn.timeout = io_deadline(self.timeout.map(Dur::as_duration), ctx.timeout);
+            .map(|p| resolve_path(base_dir, p.value()));
+        conn.timeout = io_deadline(self.timeout.map(Dur::as_duration), check_timeout);
         conn.page_size = self.page_size;
         conn.console_timezone = self.console_timezone.0;
         conn
@@ -330,7 +333,7 @@ impl Probe for HyperbdrProbe {
     ) -> BoxFuture<'a, Result<ProbeOutput, ProbeError>> {
         Box::pin(async move {
             self.validate().map_err(ProbeError::Config)?;
-            let conn = self.connection(ctx);
+            let conn = self.connection(ctx.base_dir, ctx.timeout);
             let client = ConsoleClient::new(&conn).map_err(failed)?;
             let started = Instant::now();
             let tz = self.console_timezone.0;
@@ -415,6 +418,16 @@ impl Probe for HyperbdrProbe {
     }
 }
 
+/// The items of the list fetched as `name` (`observation.NAME.NAME`), empty when absent.
+fn list_items(observation: &Map<String, Value>, name: &str) -> Vec<Value> {
+    observation
+        .get(name)
+        .and_then(|v| v.get(name))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The number of items of a fetched list.
 fn list_len(data: &Value) -> Option<usize> {
     let obj = data.as_object()?;
@@ -435,12 +448,7 @@ async fn attach_steps(
     observation: &mut Map<String, Value>,
     tz: chrono_tz::Tz,
 ) {
-    let hosts: Vec<Value> = observation
-        .get("hosts")
-        .and_then(|h| h.get("hosts"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let hosts: Vec<Value> = list_items(observation, "hosts");
     let Some(tasks) = task_list(observation) else {
         return;
     };
@@ -530,18 +538,8 @@ async fn rerun_failed(
     }
     history.retain(|a| a.at > keep_after);
 
-    let tasks: Vec<Value> = observation
-        .get("tasks")
-        .and_then(|t| t.get("tasks"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let hosts: Vec<Value> = observation
-        .get("hosts")
-        .and_then(|h| h.get("hosts"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let tasks: Vec<Value> = list_items(observation, "tasks");
+    let hosts: Vec<Value> = list_items(observation, "hosts");
     let guard = Guard {
         causes: &spec.causes,
         max_per_task_per_day: spec.max_per_task_per_day,
