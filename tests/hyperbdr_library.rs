@@ -162,8 +162,14 @@ vars:
   hyperbdr_gateway_host: {gateway_host}
   hyperbdr_ping_host: 127.0.0.1
   hyperbdr_log_root: "{logs}"
+  s3_endpoint: http://127.0.0.1:9
+  s3_region: us-east-1
+  s3_bucket: backup
+  s3_access_key: patrol
+  sample_restore_prefix: backup/
 secrets:
   hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}
+  s3_secret_key: {{ value: not-used-by-these-tests }}
 "#,
         checks = repo().join("checks/hyperbdr").display(),
         rules = repo().join("rules").display(),
@@ -467,6 +473,7 @@ fn the_shipped_rules_pass_their_fixtures_and_the_example_validates() {
         .arg(repo().join("examples/hyperbdr/patrol.yaml"))
         .arg("validate")
         .env("HYPERBDR_PASSWORD", "sim-password")
+        .env("S3_SECRET_KEY", "unused-here")
         .output()
         .expect("run patrol");
     assert!(
