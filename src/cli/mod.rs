@@ -4,6 +4,7 @@
 mod alert;
 mod alerts;
 mod history;
+mod logs;
 mod output;
 mod report;
 mod rule_test;
@@ -98,6 +99,11 @@ pub enum Command {
     Alerts(alerts::AlertsArgs),
     /// The periodic report now: checks by status, checks not OK, alerts, overdue checks.
     Report(report::ReportArgs),
+    /// Log export: collect the components' logs into one verified bundle.
+    Logs {
+        #[command(subcommand)]
+        command: logs::LogsCommand,
+    },
     /// Print the JSON Schema of check files (for yaml-language-server).
     Schema {
         /// The schema of the root patrol.yaml instead.
@@ -140,5 +146,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Alerts(args) => alerts::alerts(&cli.config, args),
         Command::Alert { command } => alert::alert(&cli.config, command).await,
         Command::Report(args) => report::report(&cli.config, args).await,
+        Command::Logs { command } => logs::logs(&cli.config, command).await,
     }
 }
