@@ -387,7 +387,7 @@ fn sshd(dir: &Path, name: &str, authorized: &Path, extra: &str) -> Sshd {
         .arg(&cfg)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(dir.join(format!("{name}_sshd.log"))).expect("log"))
         .spawn()
         .expect("start /usr/sbin/sshd (apt-get install openssh-server)");
     let deadline = Instant::now() + Duration::from_secs(15);

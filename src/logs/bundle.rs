@@ -314,7 +314,12 @@ fn write(plan: &Plan, outputs: Vec<Result<JobOutput, String>>) -> Result<ExportR
             Ok(output) => {
                 report.warnings = output.warnings;
                 let zone = plan.zones.get(&job.source).copied().unwrap_or(chrono_tz::UTC);
-                for file in output.files {
+                for mut file in output.files {
+                    // Origins are text too (a command line may hold a token).
+                    file.origin = String::from_utf8_lossy(
+                        &plan.redactor.apply(file.origin.clone().into_bytes()).0,
+                    )
+                    .into_owned();
                     let skip = |reason: String| Skipped {
                         source: job.source.clone(),
                         host: job.host.clone(),
