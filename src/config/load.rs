@@ -573,6 +573,7 @@ fn clean_message(msg: &str) -> String {
 fn probe_problem(probe: &crate::probe::ProbeSpec) -> Result<(), String> {
     match probe {
         crate::probe::ProbeSpec::Command(c) => c.validate(),
+        crate::probe::ProbeSpec::Hyperbdr(h) => h.validate(),
         _ => Ok(()),
     }
 }

@@ -4,6 +4,7 @@
 pub mod command;
 pub mod disk;
 pub mod http;
+pub mod hyperbdr;
 pub mod log;
 pub mod system;
 pub mod tcp;
@@ -86,6 +87,8 @@ pub enum ProbeSpec {
     Log(log::LogProbe),
     /// Expiry of every certificate in a PEM file.
     TlsFile(tls_file::TlsFileProbe),
+    /// A HyperBDR console's API: login, envelope, paging, failed-task causes, guarded re-run.
+    Hyperbdr(hyperbdr::HyperbdrProbe),
 }
 
 impl ProbeSpec {
@@ -98,6 +101,7 @@ impl ProbeSpec {
             ProbeSpec::System(p) => p,
             ProbeSpec::Log(p) => p,
             ProbeSpec::TlsFile(p) => p,
+            ProbeSpec::Hyperbdr(p) => p,
         }
     }
 

@@ -1,0 +1,2022 @@
+//! The core of the HyperBDR console simulator: the real `/api/v2/*` and `/hypermotion/v1/*`
+//! endpoints patrol reads (paths and field names from the public `hyperbdrctl` client) plus
+//! the proposed `/api/v2/om/*` O&M extensions, with data generated relative to the real clock
+//! and a set of named fault scenarios switchable at run time.
+//!
+//! Used two ways: by `main.rs` (the runnable example) and in-process by the tests:
+//!
+//! ```ignore
+//! #[path = "../examples/hyperbdr-sim/sim.rs"] mod sim;
+//! let s = sim::Sim::start("127.0.0.1:0", "green").await?;
+//! s.set_scenario("bucket-92");
+//! let url = s.url();
+//! ```
+//!
+//! The server runs on its own thread with its own Tokio runtime, so a test may block its
+//! own thread (run the `patrol` binary, say) while the simulator answers.
+//!
+//! This file must not depend on the patrol crate.
+#![allow(dead_code)]
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use chrono::{DateTime, Duration as CDuration, SecondsFormat, Timelike, Utc};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Every scenario with a one-line description (`GET /sim/scenarios`).
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("green", "everything healthy: no check should alert"),
+    (
+        "container-restarting",
+        "console service owl is Restarting, unhealthy_containers 1",
+    ),
+    (
+        "proxy-offline",
+        "sync proxy proxy-1 offline, last heartbeat 2 h ago",
+    ),
+    (
+        "task-failed-network",
+        "task t-990 (host h-002) failed: dial tcp 100.64.1.9:443: i/o timeout",
+    ),
+    (
+        "task-failed-permission",
+        "task t-990 (host h-002) failed: AccessDenied on ebs:PutSnapshotBlock (no error.cause)",
+    ),
+    (
+        "task-failed-storage",
+        "task t-990 (host h-002) failed: QuotaExceeded: snapshot quota",
+    ),
+    (
+        "task-failed-source",
+        "task t-990 (host h-002) failed: agent offline: VSS snapshot create timeout (no error.cause)",
+    ),
+    (
+        "task-failed-network-running",
+        "like task-failed-network, but h-002 is running a new sync task (t-992) right now",
+    ),
+    (
+        "task-stuck",
+        "task t-991 on host h-003 running since 30 h ago",
+    ),
+    (
+        "rpo-breach",
+        "host h-001 last synced 3.2 x its RPO (3600 s) ago",
+    ),
+    ("bucket-92", "object storage st-obj-1 at 92 % of its quota"),
+    (
+        "storage-trend",
+        "object storage grows 6 %/simulated day from 70 %: each getStorages request is one day later",
+    ),
+    (
+        "snapshots-127",
+        "host h-001 holds 127 snapshots (policy max 128)",
+    ),
+    (
+        "key-old",
+        "cloud account ca-1 credential created 120 days ago",
+    ),
+    (
+        "key-expiring",
+        "cloud account ca-1 credential expires in 5 days",
+    ),
+    (
+        "account-invalid",
+        "cloud account ca-2 invalid (Authentication failed)",
+    ),
+    ("iam-wildcard", "cloud account ca-1 is granted iam:*"),
+    (
+        "permission-missing",
+        "cloud account ca-1 lacks the required ebs:ListChangedBlocks",
+    ),
+    (
+        "subtunnel-down",
+        "tunnel vpn-1: one of its two sub-tunnels DOWN",
+    ),
+    (
+        "latency-high",
+        "tunnel vpn-1 (block mode) latency 140 ms (doc minimum < 100 ms)",
+    ),
+    (
+        "link-saturated",
+        "proxy-1 transmits at 95 % of its link for 2 h inside a backup window",
+    ),
+    ("policy-no-full", "policy pol-15m has no full sync"),
+    ("drill-overdue", "host h-001 last drilled 200 days ago"),
+    (
+        "critical-alert",
+        "an unprocessed critical \"Sync host\" alert on app02",
+    ),
+    (
+        "relogin-401",
+        "the first business request after a login answers 401 (token revoked); the next login works",
+    ),
+    (
+        "error-envelope",
+        "business endpoints answer HTTP 200 with code 10010001 \"internal error\", trace_id t-err-1",
+    ),
+    (
+        "http-500",
+        "business endpoints answer HTTP 500, Server-Error-Message: database unavailable",
+    ),
+    ("slow", "every response is delayed (5 s, --slow-ms)"),
+    ("paging", "130 hosts and 130 tasks, all green"),
+    (
+        "log-host-offline",
+        "log collection for windows hosts is refused: offline hosts cannot collect logs (400)",
+    ),
+    (
+        "log-collection-failed",
+        "log collections end in status failed",
+    ),
+];
+
+/// How to run a simulator.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Listen address, e.g. `127.0.0.1:10443` (`:0` picks a free port).
+    pub listen: String,
+    /// Scenario at start.
+    pub scenario: String,
+    pub username: String,
+    pub password: String,
+    /// Zone of the `YYYY-MM-DD HH:MM:SS` stamps (task start/end, snapshot creation).
+    pub console_timezone: Tz,
+    /// Delay of every response in the `slow` scenario.
+    pub slow_ms: u64,
+    /// Log each request to stderr.
+    pub log_requests: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> SimOptions {
+        SimOptions {
+            listen: "127.0.0.1:10443".into(),
+            scenario: "green".into(),
+            username: "ops".into(),
+            password: "sim-password".into(),
+            console_timezone: chrono_tz::Asia::Shanghai,
+            slow_ms: 5000,
+            log_requests: false,
+        }
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Sim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    opts: SimOptions,
+    inner: Mutex<Inner>,
+}
+
+struct Collection {
+    id: String,
+    resource_type: String,
+    resource_id: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    requested_at: DateTime<Utc>,
+    started: Instant,
+    polls: u32,
+    fails: bool,
+    /// Name -> content, made when the collection completes.
+    files: Option<Vec<(String, Vec<u8>)>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    scenario: String,
+    scenario_since: Option<DateTime<Utc>>,
+    logins: u64,
+    login_failures: u64,
+    unauthorized: u64,
+    requests: BTreeMap<String, u64>,
+    /// Valid tokens -> "revoke at first use" (relogin-401).
+    tokens: HashMap<String, bool>,
+    /// Set after a relogin-401 revocation: the next token is a good one.
+    next_token_good: bool,
+    batch_sync: Vec<Value>,
+    storage_day: u64,
+    collections: Vec<Collection>,
+    seq: u64,
+    last_scene: Option<String>,
+    last_lang: Option<String>,
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+    // A panic while holding the lock must not take the simulator down with it.
+    shared.inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn is_scenario(name: &str) -> bool {
+    SCENARIOS.iter().any(|(n, _)| *n == name)
+}
+
+fn unknown_scenario(name: &str) -> String {
+    let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
+    format!("unknown scenario {name:?}; known: {}", names.join(", "))
+}
+
+impl Sim {
+    /// Starts a simulator on `addr` (use port 0 for a free one) in `scenario`, with the
+    /// default user `ops` / `sim-password` and console zone Asia/Shanghai.
+    pub async fn start(addr: &str, scenario: &str) -> std::io::Result<Sim> {
+        Sim::spawn(SimOptions {
+            listen: addr.into(),
+            scenario: scenario.into(),
+            ..SimOptions::default()
+        })
+    }
+
+    /// Starts a simulator on its own thread; returns once it listens.
+    pub fn spawn(opts: SimOptions) -> std::io::Result<Sim> {
+        if !is_scenario(&opts.scenario) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                unknown_scenario(&opts.scenario),
+            ));
+        }
+        let std_listener = std::net::TcpListener::bind(&opts.listen)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                scenario: opts.scenario.clone(),
+                scenario_since: Some(Utc::now()),
+                ..Inner::default()
+            }),
+            opts,
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("hyperbdr-sim".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("hyperbdr-sim: cannot start a runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("hyperbdr-sim: {e}");
+                            return;
+                        }
+                    };
+                    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    });
+                    if let Err(e) = server.await {
+                        eprintln!("hyperbdr-sim: server error: {e}");
+                    }
+                });
+                // Do not wait for requests still sleeping in the `slow` scenario.
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        Ok(Sim {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn username(&self) -> &str {
+        &self.shared.opts.username
+    }
+
+    pub fn password(&self) -> &str {
+        &self.shared.opts.password
+    }
+
+    /// Switches the scenario. Panics on an unknown name (a test mistake); see
+    /// [`Sim::try_set_scenario`].
+    pub fn set_scenario(&self, name: &str) {
+        if let Err(e) = self.try_set_scenario(name) {
+            panic!("{e}");
+        }
+    }
+
+    pub fn try_set_scenario(&self, name: &str) -> Result<(), String> {
+        set_scenario(&self.shared, name)
+    }
+
+    pub fn scenario(&self) -> String {
+        lock(&self.shared).scenario.clone()
+    }
+
+    /// Successful logins so far.
+    pub fn logins(&self) -> u64 {
+        lock(&self.shared).logins
+    }
+
+    /// Requests received for `path` (without the query), `/sim/*` not counted.
+    pub fn requests(&self, path: &str) -> u64 {
+        lock(&self.shared).requests.get(path).copied().unwrap_or(0)
+    }
+
+    /// Bodies of the `POST /api/v2/batchSync` calls received.
+    pub fn batch_sync_bodies(&self) -> Vec<Value> {
+        lock(&self.shared).batch_sync.clone()
+    }
+
+    /// The same JSON as `GET /sim/state`.
+    pub fn state(&self) -> Value {
+        state_json(&self.shared)
+    }
+
+    /// Blocks until the server stops (used by `main`).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn set_scenario(shared: &Shared, name: &str) -> Result<(), String> {
+    if !is_scenario(name) {
+        return Err(unknown_scenario(name));
+    }
+    let mut inner = lock(shared);
+    inner.scenario = name.to_string();
+    inner.scenario_since = Some(Utc::now());
+    inner.storage_day = 0;
+    inner.next_token_good = false;
+    Ok(())
+}
+
+fn state_json(shared: &Shared) -> Value {
+    let inner = lock(shared);
+    json!({
+        "scenario": inner.scenario,
+        "logins": inner.logins,
+        "login_failures": inner.login_failures,
+        "unauthorized": inner.unauthorized,
+        "requests": inner.requests,
+        "batch_sync_calls": inner.batch_sync.len(),
+        "batch_sync": inner.batch_sync,
+        "log_collections": inner.collections.len(),
+        "storage_day": inner.storage_day,
+        "last_headers": {"x_scene": inner.last_scene, "x_lang": inner.last_lang},
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP plumbing
+
+struct Reply {
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: StatusCode, v: Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: v.to_string().into_bytes(),
+        }
+    }
+}
+
+fn trace_id(inner: &mut Inner) -> String {
+    inner.seq += 1;
+    format!("t-{:08x}", 0x5eed_0000_u64 + inner.seq)
+}
+
+fn ok(inner: &mut Inner, data: Value) -> Reply {
+    let t = trace_id(inner);
+    Reply::json(
+        StatusCode::OK,
+        json!({"code": "00000000", "data": data, "error": null, "title": "", "trace_id": t}),
+    )
+}
+
+fn fail(inner: &mut Inner, status: StatusCode, code: &str, title: &str) -> Reply {
+    let t = trace_id(inner);
+    Reply::json(
+        status,
+        json!({"code": code, "data": null, "error": title, "title": title, "trace_id": t}),
+    )
+}
+
+fn not_found() -> Reply {
+    Reply::json(
+        StatusCode::NOT_FOUND,
+        json!({"faultstring": "The resource could not be found."}),
+    )
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), 4 << 20)
+        .await
+        .unwrap_or_default();
+    let slow = lock(&shared).scenario == "slow" && !uri.path().starts_with("/sim/");
+    if slow {
+        tokio::time::sleep(Duration::from_millis(shared.opts.slow_ms)).await;
+    }
+    let reply = route(&shared, &method, &uri, &headers, &body);
+    if shared.opts.log_requests {
+        eprintln!(
+            "{} {} {} -> {}",
+            Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            method,
+            uri,
+            reply.status.as_u16()
+        );
+    }
+    let mut resp = Response::new(Body::from(reply.body));
+    *resp.status_mut() = reply.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
+}
+
+fn query(uri: &Uri) -> HashMap<String, String> {
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+/// The business endpoints: (method, path).
+fn known_endpoint(method: &Method, path: &str) -> bool {
+    const GETS: &[&str] = &[
+        "/api/v2/getHosts",
+        "/api/v2/getHostDetail",
+        "/api/v2/getTasks",
+        "/hypermotion/v1/job/steps",
+        "/api/v2/getStorages",
+        "/api/v2/getCloudAccounts",
+        "/api/v2/getLicenses",
+        "/api/v2/om/modules",
+        "/api/v2/om/alerts",
+        "/api/v2/om/events",
+        "/api/v2/om/tunnels",
+        "/api/v2/om/network/throughput",
+        "/api/v2/om/policies",
+        "/api/v2/om/drills",
+        "/api/v2/om/log-collections",
+    ];
+    if *method == Method::GET {
+        GETS.contains(&path) || collection_path(path).is_some()
+    } else if *method == Method::POST {
+        path == "/api/v2/batchSync" || path == "/api/v2/om/log-collections"
+    } else {
+        false
+    }
+}
+
+/// `/api/v2/om/log-collections/{id}` or `.../{id}/files/{name}`.
+fn collection_path(path: &str) -> Option<(&str, Option<&str>)> {
+    let rest = path.strip_prefix("/api/v2/om/log-collections/")?;
+    match rest.split_once("/files/") {
+        Some((id, name)) if !id.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Some((id, Some(name)))
+        }
+        Some(_) => None,
+        None if !rest.is_empty() && !rest.contains('/') => Some((rest, None)),
+        None => None,
+    }
+}
+
+fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Reply {
+    let path = uri.path();
+    if path.starts_with("/sim/") {
+        return sim_control(shared, method, path, body);
+    }
+    let mut inner = lock(shared);
+    *inner.requests.entry(path.to_string()).or_insert(0) += 1;
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if path == "/api/v2/loginNoImageCaptcha" {
+        if *method != Method::POST {
+            return Reply::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"faultstring": "method not allowed"}),
+            );
+        }
+        return login(shared, &mut inner, body);
+    }
+    if !known_endpoint(method, path) {
+        return not_found();
+    }
+    inner.last_scene = header("x-scene");
+    inner.last_lang = header("x-lang");
+    let token = header("x-auth-token").unwrap_or_default();
+    match inner.tokens.get(&token).copied() {
+        None => {
+            inner.unauthorized += 1;
+            return fail(
+                &mut inner,
+                StatusCode::UNAUTHORIZED,
+                "10010401",
+                "token is invalid or expired, please log in again",
+            );
+        }
+        Some(true) => {
+            // relogin-401: this token is revoked at its first use.
+            inner.tokens.remove(&token);
+            inner.unauthorized += 1;
+            inner.next_token_good = true;
+            return fail(
+                &mut inner,
+                StatusCode::UNAUTHORIZED,
+                "10010401",
+                "token has been revoked",
+            );
+        }
+        Some(false) => {}
+    }
+    let scenario = inner.scenario.clone();
+    match scenario.as_str() {
+        "error-envelope" => {
+            return Reply::json(
+                StatusCode::OK,
+                json!({"code": "10010001", "data": null, "error": "internal error",
+                       "title": "internal error", "trace_id": "t-err-1"}),
+            );
+        }
+        "http-500" => {
+            let mut r = Reply::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"faultstring": "database unavailable"}),
+            );
+            r.headers
+                .push(("server-error-message", "database unavailable".into()));
+            return r;
+        }
+        _ => {}
+    }
+    let q = query(uri);
+    let now = Utc::now();
+    let w = World {
+        scn: &scenario,
+        now,
+        tz: shared.opts.console_timezone,
+    };
+    match (method.clone(), path) {
+        (Method::GET, "/api/v2/getHosts") => {
+            let mut hosts = w.hosts();
+            if let Some(kw) = q.get("kw").filter(|s| !s.is_empty()) {
+                hosts.retain(|h| h["name"].as_str().is_some_and(|n| n.contains(kw.as_str())));
+            }
+            if let Some(ids) = q.get("ids").filter(|s| !s.is_empty()) {
+                let ids: Vec<&str> = ids.split(',').collect();
+                hosts.retain(|h| h["id"].as_str().is_some_and(|i| ids.contains(&i)));
+            }
+            let data = list(&q, "hosts", hosts, &["status"]);
+            ok(&mut inner, data)
+        }
+        (Method::GET, "/api/v2/getHostDetail") => {
+            let id = q.get("host_id").cloned().unwrap_or_default();
+            let Some(host) = w.hosts().into_iter().find(|h| h["id"] == id.as_str()) else {
+                let msg = format!("host {id} not found");
+                return fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg);
+            };
+            if q.get("sheet").map(String::as_str) == Some("snapshot") {
+                let data = list(&q, "snapshots", w.snapshots(&host), &["status"]);
+                ok(&mut inner, data)
+            } else {
+                ok(&mut inner, host)
+            }
+        }
+        (Method::GET, "/hypermotion/v1/job/steps") => {
+            let id = q.get("task_id").cloned().unwrap_or_default();
+            match w.tasks().into_iter().find(|t| t["id"] == id.as_str()) {
+                Some(task) => {
+                    let steps = w.steps(&task);
+                    ok(&mut inner, json!({"steps": steps}))
+                }
+                None => {
+                    let msg = format!("task {id} not found");
+                    fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg)
+                }
+            }
+        }
+        (Method::POST, "/api/v2/batchSync") => batch_sync(&mut inner, &w, body),
+        (Method::GET, "/api/v2/getStorages") => {
+            let day = inner.storage_day;
+            if scenario == "storage-trend" {
+                inner.storage_day += 1;
+            }
+            let since = inner.scenario_since.unwrap_or(now);
+            let data = list(&q, "storages", w.storages(day, since), &["type"]);
+            ok(&mut inner, data)
+        }
+        (Method::GET, "/api/v2/om/network/throughput") => {
+            let from = q.get("from").and_then(|s| parse_rfc3339(s));
+            let to = q.get("to").and_then(|s| parse_rfc3339(s));
+            let series = w.throughput(from, to);
+            match q.get("resource_id").filter(|s| !s.is_empty()) {
+                None => ok(&mut inner, json!({"series": series})),
+                Some(id) => match series.into_iter().find(|s| s["resource_id"] == id.as_str()) {
+                    Some(s) => ok(&mut inner, s),
+                    None => {
+                        let msg = format!("no throughput samples for resource {id}");
+                        fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg)
+                    }
+                },
+            }
+        }
+        (Method::GET, "/api/v2/om/log-collections") => {
+            let items = collections_json(&mut inner, &w, true);
+            let data = paged(&q, "log_collections", items);
+            ok(&mut inner, data)
+        }
+        (Method::POST, "/api/v2/om/log-collections") => new_collection(&mut inner, &w, body),
+        (Method::GET, p) if simple_list_key(p).is_some() => {
+            let (key, items, filters) = simple_list(&w, p);
+            let data = list(&q, key, items, filters);
+            ok(&mut inner, data)
+        }
+        (Method::GET, p) => match collection_path(p) {
+            Some((id, None)) => {
+                let id = id.to_string();
+                let items = collections_json(&mut inner, &w, true);
+                match items.into_iter().find(|c| c["id"] == id.as_str()) {
+                    Some(c) => ok(&mut inner, c),
+                    None => fail(
+                        &mut inner,
+                        StatusCode::BAD_REQUEST,
+                        "10040004",
+                        &format!("log collection {id} not found"),
+                    ),
+                }
+            }
+            Some((id, Some(name))) => collection_file(&mut inner, &w, id, name),
+            None => not_found(),
+        },
+        _ => not_found(),
+    }
+}
+
+fn sim_control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Reply {
+    match (method.clone(), path) {
+        (Method::PUT | Method::POST, "/sim/scenario") => {
+            let name = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+                v.get("scenario")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+            let Some(name) = name else {
+                return Reply::json(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "body must be {\"scenario\":\"NAME\"}"}),
+                );
+            };
+            match set_scenario(shared, &name) {
+                Ok(()) => Reply::json(StatusCode::OK, json!({"scenario": name})),
+                Err(e) => Reply::json(StatusCode::BAD_REQUEST, json!({"error": e})),
+            }
+        }
+        (Method::GET, "/sim/scenarios") => {
+            let list: Vec<Value> = SCENARIOS
+                .iter()
+                .map(|(n, d)| json!({"name": n, "description": d}))
+                .collect();
+            Reply::json(StatusCode::OK, json!({"scenarios": list}))
+        }
+        (Method::GET, "/sim/state") => Reply::json(StatusCode::OK, state_json(shared)),
+        _ => not_found(),
+    }
+}
+
+fn login(shared: &Shared, inner: &mut Inner, body: &Bytes) -> Reply {
+    let creds = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let user = creds.get("username").and_then(Value::as_str);
+    let pass = creds.get("password").and_then(Value::as_str);
+    if user != Some(shared.opts.username.as_str()) || pass != Some(shared.opts.password.as_str()) {
+        inner.login_failures += 1;
+        return fail(inner, StatusCode::OK, "10010001", "invalid credentials");
+    }
+    inner.logins += 1;
+    let now = Utc::now().timestamp();
+    let header = B64URL.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = B64URL.encode(
+        json!({"uid": 7, "username": shared.opts.username, "roles": "admin", "ent_id": 1,
+               "iat": now, "exp": now + 604_800, "jti": inner.logins})
+        .to_string(),
+    );
+    let signature = B64URL.encode(format!("sim-signature-{}-{now}", inner.logins));
+    let token = format!("{header}.{payload}.{signature}");
+    let revoke = inner.scenario == "relogin-401" && !inner.next_token_good;
+    inner.next_token_good = false;
+    inner.tokens.insert(token.clone(), revoke);
+    let refresh = B64URL.encode(format!("refresh-{}-{now}", inner.logins));
+    ok(
+        inner,
+        json!({"token": token, "refresh_token": refresh, "roles": "admin"}),
+    )
+}
+
+fn batch_sync(inner: &mut Inner, w: &World<'_>, body: &Bytes) -> Reply {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040001",
+            "request body is not JSON",
+        );
+    };
+    let Some(items) = v.get("batch_sync").and_then(Value::as_array) else {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040001",
+            "batch_sync is required",
+        );
+    };
+    let hosts = w.hosts();
+    let mut started = Vec::new();
+    for item in items {
+        let id = item
+            .get("migration_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !hosts.iter().any(|h| h["id"] == id) {
+            return fail(
+                inner,
+                StatusCode::BAD_REQUEST,
+                "10040004",
+                &format!("host {id} not found"),
+            );
+        }
+        started.push(
+            json!({"migration_id": id, "task_id": format!("t-r{}", inner.batch_sync.len() + 1)}),
+        );
+    }
+    inner.batch_sync.push(v.clone());
+    ok(inner, json!({"batch_sync": started}))
+}
+
+fn paged(q: &HashMap<String, String>, key: &str, items: Vec<Value>) -> Value {
+    let total = items.len();
+    let page = q
+        .get("page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1);
+    let size = q
+        .get("page_size")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(20)
+        .min(50);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
+        .collect();
+    let mut m = serde_json::Map::new();
+    m.insert("total".into(), json!(total));
+    m.insert(key.into(), Value::Array(slice));
+    Value::Object(m)
+}
+
+/// The list endpoints without special handling: their array key and the query parameters
+/// that filter on the item field of the same name.
+fn simple_list_key(path: &str) -> Option<(&'static str, &'static [&'static str])> {
+    Some(match path {
+        "/api/v2/getTasks" => ("tasks", &["source_id", "status"]),
+        "/api/v2/getCloudAccounts" => ("cloud_accounts", &["storage_type"]),
+        "/api/v2/getLicenses" => ("licenses", &[]),
+        "/api/v2/om/modules" => ("modules", &["kind"]),
+        "/api/v2/om/alerts" => ("alerts", &["status", "severity"]),
+        "/api/v2/om/events" => ("events", &["result"]),
+        "/api/v2/om/tunnels" => ("tunnels", &[]),
+        "/api/v2/om/policies" => ("policies", &[]),
+        "/api/v2/om/drills" => ("drills", &["host_id"]),
+        _ => return None,
+    })
+}
+
+fn simple_list(w: &World<'_>, path: &str) -> (&'static str, Vec<Value>, &'static [&'static str]) {
+    let Some((key, filters)) = simple_list_key(path) else {
+        return ("items", Vec::new(), &[]);
+    };
+    let items = match key {
+        "tasks" => w.tasks(),
+        "cloud_accounts" => w.cloud_accounts(),
+        "licenses" => w.licenses(),
+        "modules" => w.modules(),
+        "alerts" => w.alerts(),
+        "events" => w.events(),
+        "tunnels" => w.tunnels(),
+        "policies" => w.policies(),
+        _ => w.drills(),
+    };
+    (key, items, filters)
+}
+
+/// `items` filtered by the query parameters named in `filters`, then one page of them.
+fn list(q: &HashMap<String, String>, key: &str, mut items: Vec<Value>, filters: &[&str]) -> Value {
+    for f in filters {
+        if let Some(want) = q.get(*f).filter(|s| !s.is_empty()) {
+            items.retain(|i| i[*f] == want.as_str());
+        }
+    }
+    paged(q, key, items)
+}
+
+fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+// ---------------------------------------------------------------------------------------
+// Log collections
+
+const RESOURCE_TYPES: &[&str] = &[
+    "console",
+    "sync_proxy",
+    "linux_host",
+    "windows_host",
+    "cloud_sync_gateway",
+];
+
+fn collectable(w: &World<'_>, resource_type: &str, id: &str) -> Option<String> {
+    // (resource id, name) pairs per type.
+    let rows: Vec<(String, String)> = match resource_type {
+        "console" => vec![("console-1".into(), "hyperbdr-console".into())],
+        "sync_proxy" => vec![("proxy-1".into(), "ubuntu-ova".into())],
+        "cloud_sync_gateway" => vec![("gw-1".into(), "hypergate-01".into())],
+        "linux_host" | "windows_host" => {
+            let os = if resource_type == "linux_host" {
+                "linux"
+            } else {
+                "windows"
+            };
+            w.hosts()
+                .iter()
+                .filter(|h| h["os_type"] == os)
+                .map(|h| (s(&h["id"]), s(&h["name"])))
+                .collect()
+        }
+        _ => vec![],
+    };
+    rows.into_iter().find(|(i, _)| i == id).map(|(_, n)| n)
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn new_collection(inner: &mut Inner, w: &World<'_>, body: &Bytes) -> Reply {
+    let v = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let rt = v.get("resource_type").and_then(Value::as_str).unwrap_or("");
+    let rid = v.get("resource_id").and_then(Value::as_str).unwrap_or("");
+    if !RESOURCE_TYPES.contains(&rt) {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040001",
+            &format!("resource_type must be one of {}", RESOURCE_TYPES.join(", ")),
+        );
+    }
+    if collectable(w, rt, rid).is_none() {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040004",
+            &format!("{rt} {rid:?} not found"),
+        );
+    }
+    let offline = (w.scn == "log-host-offline" && rt == "windows_host")
+        || (w.scn == "proxy-offline" && rt == "sync_proxy");
+    if offline {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040002",
+            "offline hosts cannot collect logs",
+        );
+    }
+    let time = |k: &str| -> Result<Option<DateTime<Utc>>, String> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(t)) => parse_rfc3339(t)
+                .map(Some)
+                .ok_or_else(|| format!("{k} must be an RFC 3339 time, got {t:?}")),
+            Some(other) => Err(format!("{k} must be an RFC 3339 time, got {other}")),
+        }
+    };
+    let (from, to) = match (time("from"), time("to")) {
+        (Ok(f), Ok(t)) => (
+            f.unwrap_or(w.now - CDuration::hours(24)),
+            t.unwrap_or(w.now),
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            return fail(inner, StatusCode::BAD_REQUEST, "10040001", &e);
+        }
+    };
+    if from >= to {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040001",
+            "from must be before to",
+        );
+    }
+    let id = format!("lc-{}", inner.collections.len() + 1);
+    inner.collections.push(Collection {
+        id: id.clone(),
+        resource_type: rt.into(),
+        resource_id: rid.into(),
+        from,
+        to,
+        requested_at: w.now,
+        started: Instant::now(),
+        polls: 0,
+        fails: w.scn == "log-collection-failed",
+        files: None,
+    });
+    ok(inner, json!({"id": id, "status": "collecting"}))
+}
+
+fn collections_json(inner: &mut Inner, w: &World<'_>, poll: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    for c in inner.collections.iter_mut().rev() {
+        if poll {
+            c.polls += 1;
+        }
+        let done = c.polls > 2 || c.started.elapsed() >= Duration::from_secs(1);
+        let completed_at = c.requested_at + CDuration::seconds(1);
+        let mut item = json!({
+            "id": c.id,
+            "resource_type": c.resource_type,
+            "resource_id": c.resource_id,
+            "resource_name": collectable(w, &c.resource_type, &c.resource_id),
+            "host_status": "online",
+            "from": rfc(c.from),
+            "to": rfc(c.to),
+            "requested_at": rfc(c.requested_at),
+            "status": "collecting",
+            "files": [],
+            "completed_at": null,
+        });
+        if done && c.fails {
+            item["status"] = json!("failed");
+            item["error"] = json!(format!(
+                "collector on {} did not answer within 600 s",
+                c.resource_id
+            ));
+            item["completed_at"] = json!(rfc(completed_at));
+        } else if done {
+            let files = c.files.get_or_insert_with(|| {
+                log_files(w, &c.resource_type, &c.resource_id, c.from, c.to)
+            });
+            item["status"] = json!("available");
+            item["completed_at"] = json!(rfc(completed_at));
+            item["files"] = Value::Array(
+                files
+                    .iter()
+                    .map(|(name, bytes)| {
+                        json!({"name": name, "size_bytes": bytes.len(),
+                               "url": format!("/api/v2/om/log-collections/{}/files/{name}", c.id)})
+                    })
+                    .collect(),
+            );
+        }
+        out.push(item);
+    }
+    out
+}
+
+fn collection_file(inner: &mut Inner, w: &World<'_>, id: &str, name: &str) -> Reply {
+    // Reading the list also completes collections that are due.
+    collections_json(inner, w, false);
+    let Some(c) = inner.collections.iter().find(|c| c.id == id) else {
+        return fail(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "10040004",
+            &format!("log collection {id} not found"),
+        );
+    };
+    let Some(files) = &c.files else {
+        let msg = format!("log collection {id} is not available");
+        return fail(inner, StatusCode::CONFLICT, "10040009", &msg);
+    };
+    match files.iter().find(|(n, _)| n == name) {
+        Some((_, bytes)) => Reply {
+            status: StatusCode::OK,
+            headers: vec![(
+                "content-disposition",
+                format!("attachment; filename=\"{name}\""),
+            )],
+            content_type: "application/octet-stream",
+            body: bytes.clone(),
+        },
+        None => {
+            let msg = format!("log collection {id} has no file {name}");
+            fail(inner, StatusCode::BAD_REQUEST, "10040004", &msg)
+        }
+    }
+}
+
+fn log_files(
+    w: &World<'_>,
+    resource_type: &str,
+    resource_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(String, Vec<u8>)> {
+    let day = to.with_timezone(&w.tz).format("%Y%m%d").to_string();
+    let names: Vec<(String, &str)> = match resource_type {
+        "console" => vec![
+            ("porter.log".into(), "porter"),
+            ("owl.log".into(), "owl"),
+            ("oneway.log".into(), "oneway"),
+        ],
+        "sync_proxy" => vec![
+            ("hamal-period.log".into(), "hamal.period"),
+            ("hamal-period-subprocess.log".into(), "hamal.subprocess"),
+        ],
+        "linux_host" => vec![
+            ("agent-syncer.log".into(), "agent-syncer"),
+            ("linux_agent.log".into(), "linux_agent"),
+        ],
+        "windows_host" => vec![("DiskSync-Agent.log".into(), "DiskSync")],
+        _ => vec![
+            (format!("s3block_{day}.log"), "s3block"),
+            (format!("watchman_{day}.log"), "watchman"),
+        ],
+    };
+    let failure = w.failure();
+    names
+        .into_iter()
+        .map(|(name, component)| {
+            let mut text = String::new();
+            // One line every 10 minutes over the range, at most 600 lines.
+            let span = (to - from).num_seconds().max(1);
+            let step = (span / 600).max(600);
+            let mut t = from;
+            let mut i = 0u64;
+            while t <= to {
+                let stamp = t.with_timezone(&w.tz).format("%Y-%m-%d %H:%M:%S");
+                let ms = (i * 137) % 1000;
+                let line = if i % 17 == 5 {
+                    format!("{stamp},{ms:03} WARNING [{component}] heartbeat to console took 2.3 s (resource {resource_id})")
+                } else {
+                    format!("{stamp},{ms:03} INFO [{component}] sync round {i} finished: 0 errors (resource {resource_id})")
+                };
+                text.push_str(&line);
+                text.push('\n');
+                t += CDuration::seconds(step);
+                i += 1;
+            }
+            if let Some(f) = &failure {
+                let stamp = to.with_timezone(&w.tz).format("%Y-%m-%d %H:%M:%S");
+                text.push_str(&format!(
+                    "{stamp},000 ERROR [{component}] task t-990 host h-002: {}\n",
+                    f.message
+                ));
+            }
+            (name, text.into_bytes())
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The simulated world
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+const GIB: u64 = 1 << 30;
+const TIB: u64 = 1 << 40;
+
+struct World<'a> {
+    scn: &'a str,
+    now: DateTime<Utc>,
+    tz: Tz,
+}
+
+/// The failed task of the task-failed-* scenarios.
+struct Failure {
+    cause: &'static str,
+    code: &'static str,
+    message: &'static str,
+    /// The console's own `error.cause`, when it gives one.
+    console_cause: Option<&'static str>,
+    failed_step: &'static str,
+    step_message: &'static str,
+    detail: &'static str,
+    error_reason: &'static str,
+    traceback: &'static str,
+}
+
+struct HostSpec {
+    id: String,
+    name: String,
+    host_type: &'static str,
+    os_type: &'static str,
+    agent_id: Option<&'static str>,
+    proxy_id: Option<&'static str>,
+    policy_id: &'static str,
+    interval_s: i64,
+    rpo_s: i64,
+    ip: String,
+}
+
+impl World<'_> {
+    fn ago(&self, secs: i64) -> String {
+        rfc(self.now - CDuration::seconds(secs))
+    }
+
+    fn days_ago(&self, days: i64) -> String {
+        self.ago(days * 86_400)
+    }
+
+    fn console_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    }
+
+    fn failure(&self) -> Option<Failure> {
+        let f = match self.scn {
+            "task-failed-network" | "task-failed-network-running" => Failure {
+                cause: "network",
+                code: "NET_TIMEOUT",
+                message: "upload part failed: RequestTimeout dial tcp 100.64.1.9:443: i/o timeout",
+                console_cause: Some("network"),
+                failed_step: "upload_data",
+                step_message: "",
+                detail: "PUT part 113 of vol-0a17 to dr-bkt",
+                error_reason: "dial tcp 100.64.1.9:443: i/o timeout",
+                traceback: "Traceback (most recent call last):\n  File \"uploader.py\", line 212, in put_part\nurllib3.exceptions.ConnectTimeoutError: connection to 100.64.1.9 timed out",
+            },
+            "task-failed-permission" => Failure {
+                cause: "permission",
+                code: "CLOUD_API_ERROR",
+                message: "AccessDenied: User: arn:aws:iam::123456789012:user/hyperbdr-src is not authorized to perform: ebs:PutSnapshotBlock on resource: arn:aws:ec2:ap-southeast-1::snapshot/snap-0d2f61c8",
+                console_cause: None,
+                failed_step: "upload_data",
+                step_message: "AccessDenied: User: arn:aws:iam::123456789012:user/hyperbdr-src is not authorized to perform: ebs:PutSnapshotBlock on resource: arn:aws:ec2:ap-southeast-1::snapshot/snap-0d2f61c8",
+                detail: "PutSnapshotBlock block 4096 of snap-0d2f61c8",
+                error_reason: "AccessDeniedException",
+                traceback: "",
+            },
+            "task-failed-storage" => Failure {
+                cause: "storage",
+                code: "QUOTA_EXCEEDED",
+                message: "QuotaExceeded: snapshot quota of project dr-prod exceeded (limit 1000, used 1000)",
+                console_cause: Some("quota"),
+                failed_step: "create_snapshot",
+                step_message: "QuotaExceeded: snapshot quota of project dr-prod exceeded (limit 1000, used 1000)",
+                detail: "create snapshot of evs vol-7731",
+                error_reason: "QuotaExceeded",
+                traceback: "",
+            },
+            "task-failed-source" => Failure {
+                cause: "source",
+                code: "AGENT_ERROR",
+                message: "agent offline: VSS snapshot create timeout after 600 s on app02",
+                console_cause: None,
+                failed_step: "create_snapshot",
+                step_message: "agent offline: VSS snapshot create timeout after 600 s on app02",
+                detail: "VSS shadow copy of C:\\ and D:\\",
+                error_reason: "agent offline",
+                traceback: "",
+            },
+            _ => return None,
+        };
+        Some(f)
+    }
+
+    fn host_specs(&self) -> Vec<HostSpec> {
+        let base = |id: &str,
+                    name: &str,
+                    host_type,
+                    os_type,
+                    agent_id,
+                    proxy_id,
+                    policy_id,
+                    interval_s,
+                    rpo_s,
+                    ip: &str| HostSpec {
+            id: id.into(),
+            name: name.into(),
+            host_type,
+            os_type,
+            agent_id,
+            proxy_id,
+            policy_id,
+            interval_s,
+            rpo_s,
+            ip: ip.into(),
+        };
+        let mut v = vec![
+            base(
+                "h-001",
+                "db01",
+                "agent",
+                "linux",
+                Some("agent-lx-1"),
+                None,
+                "pol-15m",
+                900,
+                3600,
+                "192.168.7.11",
+            ),
+            base(
+                "h-002",
+                "app02",
+                "agent",
+                "windows",
+                Some("agent-win-1"),
+                None,
+                "pol-15m",
+                900,
+                3600,
+                "192.168.7.141",
+            ),
+            base(
+                "h-003",
+                "web03",
+                "agentless",
+                "linux",
+                None,
+                Some("proxy-1"),
+                "pol-1h",
+                3600,
+                7200,
+                "192.168.7.53",
+            ),
+            base(
+                "h-004",
+                "file04",
+                "agentless",
+                "windows",
+                None,
+                Some("proxy-1"),
+                "pol-1h",
+                3600,
+                7200,
+                "192.168.7.54",
+            ),
+        ];
+        if self.scn == "paging" {
+            for i in 5..=130 {
+                let linux = i % 3 != 0;
+                v.push(HostSpec {
+                    id: format!("h-{i:03}"),
+                    name: format!("{}{i:03}", if linux { "lnx" } else { "win" }),
+                    host_type: "agentless",
+                    os_type: if linux { "linux" } else { "windows" },
+                    agent_id: None,
+                    proxy_id: Some("proxy-1"),
+                    policy_id: "pol-1h",
+                    interval_s: 3600,
+                    rpo_s: 7200,
+                    ip: format!("192.168.8.{i}"),
+                });
+            }
+        }
+        v
+    }
+
+    /// Seconds since the last good sync of host number `i` (0-based) in green.
+    fn green_sync_age(spec: &HostSpec, i: usize) -> i64 {
+        // Well inside half the RPO: 8-14 min for the 15-min tier, 20-27 min for hourly.
+        let jitter = (i as i64 * 97) % 360;
+        if spec.interval_s <= 900 {
+            480 + jitter
+        } else {
+            1200 + jitter
+        }
+    }
+
+    fn hosts(&self) -> Vec<Value> {
+        let specs = self.host_specs();
+        let failure = self.failure();
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let mut sync_age = Self::green_sync_age(h, i);
+                let mut status = "sync_snapshot_done";
+                let mut display = "Sync completed";
+                let mut task_id = format!("t-{}", 1000 + i);
+                let mut err = String::new();
+                let mut snapshot_count = 40;
+                let mut drill_days = 20;
+                if h.id == "h-002"
+                    && let Some(f) = &failure
+                {
+                    status = "sync_failed";
+                    display = "Sync failed";
+                    task_id = "t-990".into();
+                    err = f.message.to_string();
+                    sync_age = 3000;
+                    if self.scn == "task-failed-network-running" {
+                        status = "sync_doing";
+                        display = "Syncing";
+                        task_id = "t-992".into();
+                    }
+                }
+                if h.id == "h-003" && self.scn == "task-stuck" {
+                    status = "sync_doing";
+                    display = "Syncing";
+                    task_id = "t-991".into();
+                }
+                if h.id == "h-001" {
+                    match self.scn {
+                        "rpo-breach" => sync_age = (3.2 * h.rpo_s as f64) as i64,
+                        "snapshots-127" => snapshot_count = 127,
+                        "drill-overdue" => drill_days = 200,
+                        _ => {}
+                    }
+                }
+                json!({
+                    "id": h.id,
+                    "name": h.name,
+                    "ip": h.ip,
+                    "host_type": h.host_type,
+                    "os_type": h.os_type,
+                    "cloud_type": "huawei",
+                    "status": status,
+                    "display_status": display,
+                    "boot_status": "not_boot",
+                    "display_boot_status": "Not booted",
+                    "boot_task_id": null,
+                    "boot_task_error_description": "",
+                    "health_status": "normal",
+                    "task_id": task_id,
+                    "task_error_description": err,
+                    "sync_proxy_id": h.proxy_id,
+                    "agent_id": h.agent_id,
+                    "storage_id": "st-obj-1",
+                    "policy_id": h.policy_id,
+                    "rpo_target_seconds": h.rpo_s,
+                    "last_sync_success_at": self.ago(sync_age),
+                    "last_snapshot_at": self.ago(sync_age),
+                    "snapshot_count": snapshot_count,
+                    "last_drill_at": self.days_ago(drill_days),
+                    "last_drill_result": "success",
+                })
+            })
+            .collect()
+    }
+
+    fn snapshots(&self, host: &Value) -> Vec<Value> {
+        let id = s(&host["id"]);
+        let count = host["snapshot_count"].as_u64().unwrap_or(0) as i64;
+        let interval = if host["policy_id"] == "pol-15m" {
+            900
+        } else {
+            3600
+        };
+        let newest = parse_rfc3339(host["last_snapshot_at"].as_str().unwrap_or_default())
+            .unwrap_or(self.now);
+        let num: i64 = id.trim_start_matches("h-").parse().unwrap_or(0);
+        (0..count)
+            .map(|k| {
+                let t = newest - CDuration::seconds(k * interval);
+                let full = k == count - 1;
+                json!({
+                    "id": format!("snap-{}", num * 10_000 + count - k),
+                    "name": format!("auto-{}", t.with_timezone(&self.tz).format("%Y%m%d-%H%M")),
+                    "status": "available",
+                    "created_at": self.console_time(t),
+                    "size_bytes": if full { 80 * GIB } else { (2 + (k % 5) as u64) * GIB / 2 },
+                    "type": if full { "full" } else { "incremental" },
+                    "retained": false,
+                })
+            })
+            .collect()
+    }
+
+    fn task(&self, id: String, spec: &HostSpec, start: DateTime<Utc>, dur: i64) -> Value {
+        let end = start + CDuration::seconds(dur);
+        json!({
+            "id": id,
+            "display_type": "Sync",
+            "type": "sync",
+            "source": spec.name,
+            "source_id": spec.id,
+            "status": "success",
+            "display_status": "Success",
+            "sync_mode": "incremental",
+            "start_at": self.console_time(start),
+            "end_at": self.console_time(end),
+            "duration_seconds": dur,
+            "progress_pct": 100,
+            "transferred_bytes": (dur as u64) * 3_100_000,
+            "retry_count": 0,
+        })
+    }
+
+    fn tasks(&self) -> Vec<Value> {
+        let specs = self.host_specs();
+        let mut tasks = Vec::new();
+        if self.scn == "paging" {
+            // 130 successes, one per host, spread over the last day.
+            for (i, spec) in specs.iter().enumerate() {
+                let start = self.now - CDuration::seconds(300 + i as i64 * 660);
+                let dur = 240 + (i as i64 * 53) % 500;
+                tasks.push(self.task(format!("t-{}", 1000 + i), spec, start, dur));
+            }
+        } else {
+            // 20 successes over the last day, round-robin over the 4 hosts; the newest
+            // task of each host ended at its last_sync_success_at.
+            for k in 0..20usize {
+                let i = k % 4;
+                let spec = &specs[i];
+                let dur = 300 + (k as i64 * 71) % 600;
+                let end = if k == 1 && self.failure().is_some() {
+                    // h-002's last success is older than its failed task t-990.
+                    self.now - CDuration::seconds(3000)
+                } else if k < 4 {
+                    self.now - CDuration::seconds(Self::green_sync_age(spec, i))
+                } else {
+                    self.now - CDuration::seconds(k as i64 * 4_300)
+                };
+                let id = if k < 4 {
+                    format!("t-{}", 1000 + i)
+                } else {
+                    format!("t-{}", 900 + k)
+                };
+                tasks.push(self.task(id, spec, end - CDuration::seconds(dur), dur));
+            }
+        }
+        if let Some(f) = self.failure() {
+            let start = self.now - CDuration::seconds(1500);
+            let end = self.now - CDuration::seconds(1200);
+            let mut error = json!({"code": f.code, "message": f.message});
+            if let Some(c) = f.console_cause {
+                error["cause"] = json!(c);
+            }
+            tasks.push(json!({
+                "id": "t-990",
+                "display_type": "Sync",
+                "type": "sync",
+                "source": "app02",
+                "source_id": "h-002",
+                "status": "failed",
+                "display_status": "Failed",
+                "sync_mode": "incremental",
+                "start_at": self.console_time(start),
+                "end_at": self.console_time(end),
+                "duration_seconds": 300,
+                "progress_pct": 37,
+                "transferred_bytes": 912_680_550u64,
+                "error": error,
+                "retry_count": 3,
+            }));
+            if self.scn == "task-failed-network-running" {
+                tasks.push(json!({
+                    "id": "t-992",
+                    "display_type": "Sync",
+                    "type": "sync",
+                    "source": "app02",
+                    "source_id": "h-002",
+                    "status": "running",
+                    "display_status": "Syncing",
+                    "sync_mode": "incremental",
+                    "start_at": self.console_time(self.now - CDuration::seconds(480)),
+                    "end_at": null,
+                    "duration_seconds": null,
+                    "progress_pct": 41,
+                    "transferred_bytes": 402_653_184u64,
+                    "retry_count": 0,
+                }));
+            }
+        }
+        if self.scn == "task-stuck" {
+            tasks.push(json!({
+                "id": "t-991",
+                "display_type": "Sync",
+                "type": "sync",
+                "source": "web03",
+                "source_id": "h-003",
+                "status": "running",
+                "display_status": "Syncing",
+                "sync_mode": "incremental",
+                "start_at": self.console_time(self.now - CDuration::hours(30)),
+                "end_at": null,
+                "duration_seconds": null,
+                "progress_pct": 12,
+                "transferred_bytes": 1_288_490_188u64,
+                "retry_count": 0,
+            }));
+        }
+        // Newest first, as the console lists them (the console stamps sort as text).
+        tasks.sort_by(|a, b| s(&b["start_at"]).cmp(&s(&a["start_at"])));
+        tasks
+    }
+
+    fn steps(&self, task: &Value) -> Vec<Value> {
+        let names = [
+            "prepare_volume",
+            "create_snapshot",
+            "upload_data",
+            "finalize",
+        ];
+        let status = task["status"].as_str().unwrap_or_default();
+        let failure = if status == "failed" {
+            self.failure()
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut step =
+                json!({"id": i + 1, "step": name, "status": "success", "message": "", "logs": []});
+            if status == "running" && *name == "upload_data" {
+                step["status"] = json!("running");
+                step["message"] = json!(format!(
+                    "uploaded {}%",
+                    task["progress_pct"].as_u64().unwrap_or(0)
+                ));
+                out.push(step);
+                break;
+            }
+            if let Some(f) = &failure
+                && *name == f.failed_step
+            {
+                step["status"] = json!("failed");
+                step["message"] = json!(f.step_message);
+                step["logs"] = json!([
+                    {"detail": f.detail, "error_reason": f.error_reason, "traceback": f.traceback}
+                ]);
+                out.push(step);
+                break;
+            }
+            out.push(step);
+        }
+        out
+    }
+
+    fn modules(&self) -> Vec<Value> {
+        let hb = |secs: i64| self.ago(secs);
+        let console_services = [
+            ("porter", "Up (healthy)"),
+            ("oneway", "Up (healthy)"),
+            ("proxy", "Up"),
+            ("storplus", "Up"),
+            ("atomy-obstor", "Up (healthy)"),
+            ("unicloud", "Up"),
+            ("atomy-unicloud", "Up"),
+            ("mistral", "Up"),
+            ("ant", "Up (healthy)"),
+            ("crab", "Up"),
+            (
+                "owl",
+                if self.scn == "container-restarting" {
+                    "Restarting"
+                } else {
+                    "Up (healthy)"
+                },
+            ),
+            ("newmuse", "Up"),
+            ("supervisor", "Up"),
+            ("minitgt", "Up"),
+            ("mariadb", "Up (healthy)"),
+            ("redis", "Up"),
+            ("rabbitmq", "Up (healthy)"),
+            ("influxdb", "Up"),
+        ];
+        let services = |list: &[(&str, &str)]| -> Value {
+            Value::Array(
+                list.iter()
+                    .map(|(n, st)| json!({"name": n, "state": st}))
+                    .collect(),
+            )
+        };
+        let disk = |mount: &str, total: u64, pct: u64| json!({"mount": mount, "total_bytes": total, "used_bytes": total / 100 * pct});
+        let proxy_offline = self.scn == "proxy-offline";
+        vec![
+            json!({
+                "id": "console-1", "kind": "console", "name": "hyperbdr-console",
+                "ip": "10.0.0.10", "version": "6.4.0", "online": true,
+                "last_heartbeat_at": hb(5), "uptime_seconds": 864_000,
+                "services": services(&console_services),
+                "unhealthy_containers": if self.scn == "container-restarting" { 1 } else { 0 },
+                "rabbitmq_queue_messages": 2,
+                "cpu": {"cores": 8, "usage_pct": 34.5},
+                "memory": {"total_bytes": 32 * GIB, "used_bytes": 32 * GIB / 100 * 52},
+                "disks": [disk("/", 200 * GIB, 41), disk("/opt/installer/production/logs", 50 * GIB, 22)],
+                "iscsi_d_state_processes": 0,
+                "ports": [{"port": 10443, "healthy": true}, {"port": 30080, "healthy": true}],
+            }),
+            json!({
+                "id": "proxy-1", "kind": "sync_proxy", "name": "ubuntu-ova",
+                "ip": "192.168.7.202", "version": "6.4.0", "online": !proxy_offline,
+                "last_heartbeat_at": if proxy_offline { hb(7200) } else { hb(12) },
+                "uptime_seconds": 432_000,
+                "services": services(&[("hamal", "Up")]),
+                "unhealthy_containers": 0,
+                "iscsi_d_state_processes": 0,
+                "cpu": {"cores": 4, "usage_pct": 27.0},
+                "memory": {"total_bytes": 8 * GIB, "used_bytes": 8 * GIB / 100 * 45},
+                "disks": [disk("/", 50 * GIB, 38)],
+                "network": {"rx_bps": 2_000_000, "tx_bps": 64_000_000},
+            }),
+            json!({
+                "id": "gw-1", "kind": "cloud_sync_gateway", "name": "hypergate-01",
+                "ip": "172.16.1.5", "version": "6.4.0", "online": true,
+                "last_heartbeat_at": hb(8), "uptime_seconds": 1_296_000,
+                "services": services(&[
+                    ("s3block.service", "active (running)"),
+                    ("watchman.service", "active (running)"),
+                    ("hyper_exporter.service", "active (running)"),
+                ]),
+                "iscsi_d_state_processes": 0,
+                "cpu": {"cores": 4, "usage_pct": 22.0},
+                "memory": {"total_bytes": 8 * GIB, "used_bytes": 8 * GIB / 100 * 40},
+                "disks": [disk("/", 50 * GIB, 35)],
+                "network": {"rx_bps": 60_000_000, "tx_bps": 1_500_000},
+            }),
+            json!({
+                "id": "agent-lx-1", "kind": "linux_agent", "name": "db01",
+                "ip": "192.168.7.11", "version": "6.4.0", "online": true,
+                "last_heartbeat_at": hb(20), "uptime_seconds": 2_592_000,
+                "services": services(&[("egisplus-agent.service", "active (running)")]),
+                "agent": {"service_started": true, "iscsi_started": true, "registered": true,
+                          "protected": true, "heartbeat": 305},
+                "iscsi_d_state_processes": 0,
+                "cpu": {"cores": 16, "usage_pct": 38.0},
+                "memory": {"total_bytes": 64 * GIB, "used_bytes": 64 * GIB / 100 * 55},
+                "disks": [disk("/", 100 * GIB, 47), disk("/data", 1024 * GIB, 58)],
+            }),
+            json!({
+                "id": "agent-win-1", "kind": "windows_agent", "name": "app02",
+                "ip": "192.168.7.141", "version": "6.4.0", "online": true,
+                "last_heartbeat_at": hb(25), "uptime_seconds": 1_728_000,
+                "services": services(&[("DiskSync-Agent", "active (running)")]),
+                "agent": {"service_started": true, "registered": true, "protected": true,
+                          "heartbeat_interval_seconds": 50},
+                "iscsi_d_state_processes": 0,
+                "cpu": {"cores": 8, "usage_pct": 29.0},
+                "memory": {"total_bytes": 16 * GIB, "used_bytes": 16 * GIB / 100 * 50},
+                "disks": [disk("C:\\", 120 * GIB, 52), disk("D:\\", 500 * GIB, 44)],
+            }),
+        ]
+    }
+
+    fn storages(&self, day: u64, since: DateTime<Utc>) -> Vec<Value> {
+        let quota = 10 * TIB;
+        let (pct, stats_as_of) = match self.scn {
+            "bucket-92" => (92.0, self.now - CDuration::minutes(30)),
+            "storage-trend" => (
+                (70.0 + 6.0 * day as f64).min(100.0),
+                since + CDuration::days(day as i64),
+            ),
+            _ => (55.0, self.now - CDuration::minutes(30)),
+        };
+        let used = (quota as f64 * pct / 100.0) as u64;
+        vec![
+            json!({
+                "id": "st-obj-1", "type": "objectstorage", "display_name": "huawei-ap-southeast-1",
+                "cloud_type": "huawei", "bucket_name": "dr-bkt", "status": "available",
+                "quota_bytes": quota, "used_bytes": used,
+                "object_count": 1_840_211u64 + day * 61_000,
+                "stats_as_of": rfc(stats_as_of),
+            }),
+            json!({
+                "id": "st-blk-1", "type": "HyperGate", "display_name": "hcs-az1-gateway",
+                "cloud_type": "huawei", "status": "available",
+                "quota_bytes": null, "used_bytes": 2 * TIB,
+                "cloud_quota": {
+                    "evs_disks": {"limit": 200, "used": 96},
+                    "evs_gb": {"limit": 40960, "used": 21000},
+                    "snapshots": {"limit": 1000, "used": 520},
+                },
+            }),
+            json!({
+                "id": "st-db-1", "type": "database", "display_name": "console-mariadb",
+                "status": "available",
+                "total_bytes": 100 * GIB, "used_bytes": 30 * GIB,
+            }),
+        ]
+    }
+
+    fn cloud_accounts(&self) -> Vec<Value> {
+        let mut required_src = vec![
+            "ec2:CreateSnapshots",
+            "ec2:DescribeSnapshots",
+            "ec2:DescribeVolumes",
+            "ec2:DescribeInstances",
+            "ebs:StartSnapshot",
+            "ebs:CompleteSnapshot",
+            "ebs:PutSnapshotBlock",
+            "ebs:GetSnapshotBlock",
+            "ebs:ListChangedBlocks",
+            "ebs:ListSnapshotBlocks",
+        ];
+        let mut granted_src = required_src.clone();
+        if self.scn == "permission-missing" {
+            granted_src.retain(|p| *p != "ebs:ListChangedBlocks");
+        }
+        if self.scn == "iam-wildcard" {
+            granted_src.push("iam:*");
+        }
+        required_src.sort();
+        granted_src.sort();
+        let created = if self.scn == "key-old" { 120 } else { 30 };
+        let expires = if self.scn == "key-expiring" {
+            json!(rfc(self.now + CDuration::days(5)))
+        } else {
+            Value::Null
+        };
+        let invalid = self.scn == "account-invalid";
+        let target = vec![
+            "ecs:servers:create",
+            "ecs:servers:get",
+            "evs:volumes:create",
+            "evs:volumes:get",
+            "evs:snapshots:create",
+            "obs:bucket:ListBucket",
+            "obs:object:PutObject",
+            "obs:object:GetObject",
+        ];
+        vec![
+            json!({
+                "id": "ca-1", "name": "aws-prod-src", "cloud_type": "aws", "cloud_auth_type": "aksk",
+                "storage_type": "HyperGate", "region_id": "ap-southeast-1",
+                "status": "valid", "display_status": "Valid",
+                "last_validated_at": self.ago(3300),
+                "metadata": {"access_key_id": "AKIA4SIMEXAMPLE2XYZ", "region_type_list": ["ap-southeast-1"]},
+                "credential": {"access_key_id": "AKIA4SIMEXAMPLE2XYZ", "created_at": self.days_ago(created),
+                               "expires_at": expires, "last_used_at": self.ago(600)},
+                "permissions": {"required": required_src, "granted": granted_src, "unused_90d": []},
+            }),
+            json!({
+                "id": "ca-2", "name": "hcs-target", "cloud_type": "huawei", "cloud_auth_type": "password",
+                "storage_type": "objectstorage", "region_id": "ap-southeast-1",
+                "status": if invalid { "invalid" } else { "valid" },
+                "display_status": if invalid { "Authentication failed" } else { "Valid" },
+                "last_validated_at": self.ago(3300),
+                "metadata": {"auth_url": "https://iam.ap-southeast-1.myhuaweicloud.com/v3",
+                             "username": "dr-ops", "user_domain_id": "0b8a3c"},
+                "credential": {"created_at": self.days_ago(30),
+                               "expires_at": rfc(self.now + CDuration::days(300)),
+                               "last_used_at": self.ago(900)},
+                "permissions": {"required": target, "granted": target, "unused_90d": []},
+            }),
+        ]
+    }
+
+    fn licenses(&self) -> Vec<Value> {
+        vec![json!({
+            "id": "lic-1", "type": "dr", "display_type": "Disaster Recovery",
+            "status": "valid", "display_status": "Valid",
+            "total_quota": 50, "used_quota": 4,
+            "activated_at": self.days_ago(65),
+            "expires_at": rfc(self.now + CDuration::days(300)),
+        })]
+    }
+
+    fn tunnels(&self) -> Vec<Value> {
+        let sub2 = if self.scn == "subtunnel-down" {
+            "DOWN"
+        } else {
+            "UP"
+        };
+        let latency = if self.scn == "latency-high" {
+            140.0
+        } else {
+            20.0
+        };
+        vec![
+            json!({
+                "id": "vpn-1", "kind": "vpn", "name": "idc-to-hwcloud", "storage_mode": "block",
+                "status": "UP", "last_status_change": self.days_ago(40), "status_message": "",
+                "latency_ms": latency, "packet_loss_pct": 0.1, "bandwidth_bps": 200_000_000u64,
+                "peer": "100.64.1.9",
+                "sub_tunnels": [{"outside_ip": "203.0.113.4", "status": "UP"},
+                                {"outside_ip": "203.0.113.5", "status": sub2}],
+            }),
+            json!({
+                "id": "vpn-2", "kind": "vpn", "name": "idc-to-obs", "storage_mode": "object",
+                "status": "UP", "last_status_change": self.days_ago(40), "status_message": "",
+                "latency_ms": 20.0, "packet_loss_pct": 0.1, "bandwidth_bps": 200_000_000u64,
+                "peer": "100.64.2.9",
+                "sub_tunnels": [{"outside_ip": "203.0.113.6", "status": "UP"},
+                                {"outside_ip": "203.0.113.7", "status": "UP"}],
+            }),
+        ]
+    }
+
+    /// 24 h of 5-minute samples. The policies sync every 15 min (pol-15m) and hourly
+    /// (pol-1h): a point is in a backup window when a sync started within the last 10 min
+    /// of its slot (minute % 15 < 10).
+    fn throughput(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Vec<Value> {
+        let step = 300i64;
+        let end = self.now - CDuration::seconds(self.now.timestamp() % step);
+        let start = end - CDuration::hours(24);
+        let mut proxy = Vec::new();
+        let mut gw = Vec::new();
+        let mut k = 0i64;
+        let mut t = start;
+        while t < end {
+            let minute = t.with_timezone(&self.tz).minute();
+            let window = minute % 15 < 10;
+            let saturated = self.scn == "link-saturated"
+                && t >= end - CDuration::hours(5)
+                && t < end - CDuration::hours(3);
+            let jitter = ((k * 7919) % 100) as u64; // 0..99
+            let (tx, in_window) = if saturated {
+                (190_000_000u64, true)
+            } else if window {
+                (60_000_000 + jitter * 300_000, true) // 30 %..45 % of 200 Mbps
+            } else {
+                (3_000_000 + jitter * 20_000, false)
+            };
+            let keep = from.is_none_or(|f| t >= f) && to.is_none_or(|x| t <= x);
+            if keep {
+                proxy.push(
+                    json!({"t": rfc(t), "tx_bps": tx, "rx_bps": 1_000_000 + jitter * 10_000,
+                                  "backup_window": in_window}),
+                );
+                gw.push(json!({"t": rfc(t), "tx_bps": 1_000_000 + jitter * 5_000,
+                               "rx_bps": tx.saturating_sub(2_000_000), "backup_window": in_window}));
+            }
+            t += CDuration::seconds(step);
+            k += 1;
+        }
+        let windows = json!([
+            {"policy_id": "pol-15m", "cron": "*/15 * * * *", "tz": self.tz.name(), "transfer_minutes": 10},
+            {"policy_id": "pol-1h", "cron": "0 * * * *", "tz": self.tz.name(), "transfer_minutes": 10},
+        ]);
+        vec![
+            json!({"resource_id": "proxy-1", "resource_type": "sync_proxy", "step_seconds": step,
+                   "link_bandwidth_bps": 200_000_000u64, "speed_limit_bps": 150_000_000u64,
+                   "backup_windows": windows, "points": proxy}),
+            json!({"resource_id": "gw-1", "resource_type": "cloud_sync_gateway", "step_seconds": step,
+                   "link_bandwidth_bps": 1_000_000_000u64, "speed_limit_bps": null,
+                   "backup_windows": windows, "points": gw}),
+        ]
+    }
+
+    fn policies(&self) -> Vec<Value> {
+        let tz = self.tz.name();
+        let retention =
+            json!({"max_snapshots": 128, "keep_weekly_weeks": 52, "keep_monthly_months": 24});
+        let mut p15 = json!({
+            "id": "pol-15m", "name": "tier1-15m", "status": "enabled",
+            "sync": {
+                "incremental": {"type": "cron", "expr": "*/15 * * * *", "tz": tz, "interval_seconds": 900},
+                "full": {"type": "cron", "expr": "10 0 1 * *", "tz": tz, "interval_seconds": 2_678_400},
+            },
+            "last_full_sync_at": self.days_ago(12),
+            "speed_limit": [{"days": "1-5", "window": "09:00-18:00", "mbps": 150}],
+            "retention": retention,
+            "host_ids": ["h-001", "h-002"],
+            "updated_at": self.days_ago(60),
+            "last_reviewed_at": self.days_ago(10),
+        });
+        if self.scn == "policy-no-full"
+            && let Some(sync) = p15["sync"].as_object_mut()
+        {
+            sync.remove("full");
+            p15["last_full_sync_at"] = Value::Null;
+        }
+        let hosts_1h: Vec<String> = self
+            .host_specs()
+            .iter()
+            .filter(|h| h.policy_id == "pol-1h")
+            .map(|h| h.id.clone())
+            .collect();
+        let p1h = json!({
+            "id": "pol-1h", "name": "tier2-hourly", "status": "enabled",
+            "sync": {
+                "incremental": {"type": "cron", "expr": "0 * * * *", "tz": tz, "interval_seconds": 3600},
+                "full": {"type": "cron", "expr": "30 1 * * 0", "tz": tz, "interval_seconds": 604_800},
+            },
+            "last_full_sync_at": self.days_ago(3),
+            "speed_limit": [],
+            "retention": retention,
+            "host_ids": hosts_1h,
+            "updated_at": self.days_ago(45),
+            "last_reviewed_at": self.days_ago(10),
+        });
+        vec![p15, p1h]
+    }
+
+    fn alerts(&self) -> Vec<Value> {
+        let mut v = vec![json!({
+            "id": "al-1", "alarm_name": "CPU usage", "alarm_type": "resource",
+            "resource_type": "sync_proxy", "resource_name": "ubuntu-ova", "severity": "info",
+            "status": "processed", "occurred_at": self.ago(6 * 3600),
+            "description": "CPU >= 70 % for 5 min",
+        })];
+        if self.scn == "critical-alert" {
+            v.insert(
+                0,
+                json!({
+                    "id": "al-2", "alarm_name": "Sync host", "alarm_type": "event",
+                    "resource_type": "dr_host", "resource_name": "app02", "severity": "critical",
+                    "status": "unprocessed", "occurred_at": self.ago(1200),
+                    "description": "Sync host result Failure",
+                }),
+            );
+        }
+        v
+    }
+
+    fn events(&self) -> Vec<Value> {
+        (0..6)
+            .map(|i| {
+                json!({
+                    "id": format!("ev-{}", 100 + i), "name": "Login", "resource_type": "user",
+                    "resource_name": "ops", "result": "success", "source_ip": "192.168.7.8",
+                    "description": "user ops logged in",
+                    "occurred_at": self.ago(1800 + i * 4 * 3600),
+                })
+            })
+            .collect()
+    }
+
+    fn drills(&self) -> Vec<Value> {
+        self.host_specs()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let days = if h.id == "h-001" && self.scn == "drill-overdue" {
+                    200
+                } else {
+                    20
+                };
+                let started = self.now - CDuration::days(days) - CDuration::seconds(i as i64 * 900);
+                json!({
+                    "id": format!("dr-{}", i + 1), "host_id": h.id,
+                    "snapshot_id": format!("snap-{}", (i + 1) * 10_000 + 1),
+                    "started_at": rfc(started), "booted_at": rfc(started + CDuration::seconds(412)),
+                    "rto_seconds": 412, "rto_target_seconds": 600,
+                    "validation": {"status": "SUCCESSFUL", "checks": [
+                        {"kind": "tcp", "target": format!("{}:22", h.ip), "ok": true},
+                        {"kind": "ping", "ok": true},
+                    ]},
+                    "cleaned": true,
+                })
+            })
+            .collect()
+    }
+}

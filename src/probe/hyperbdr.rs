@@ -1,0 +1,582 @@
+//! `hyperbdr` probe: logs in to a HyperBDR console (`POST /api/v2/loginNoImageCaptcha`) and
+//! fetches the endpoints listed under `fetch`, each into `observation.NAME`. Every call sends
+//! `X-Auth-Token`, `X-SCENE` and `X-LANG`; the token is shared by all checks of the process
+//! for the same console, user and scene until the console answers 401 (then patrol logs in
+//! again once and retries) or the token's JWT `exp` is near. Lists (`data` with `total` and
+//! one array) are fetched page by page until `total` items are in. Stamps written
+//! `YYYY-MM-DD HH:MM:SS` are read in `console_timezone` and rewritten to RFC 3339 UTC, so
+//! rules can use `parse_time` and `days_since` on every time.
+//!
+//! ```yaml
+//! probe:
+//!   hyperbdr:
+//!     url: ${var:hyperbdr_url}
+//!     username: ${var:hyperbdr_username}
+//!     password: ${secret:hyperbdr_password}
+//!     console_timezone: Asia/Shanghai
+//!     fetch:
+//!       hosts: /api/v2/getHosts
+//!       tasks: { path: /api/v2/getTasks, query: { page_size: 50 } }
+//!     task_steps: true
+//!     rerun: { enabled: true, causes: [network], max_per_task_per_day: 3 }
+//! ```
+//!
+//! Fields: `url`, `username`, `password` (required); `scene` (`dr`), `lang` (`en`),
+//! `console_timezone` (UTC), `insecure` (false), `ca_file`, `page_size` (100), `timeout`
+//! (just under the check's), `fetch` (name → path or `{path, query, paged}`), `task_steps`
+//! (false), `rerun` (`enabled` false, `causes` [network], `max_per_task_per_day` 3).
+//!
+//! Observation:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `NAME` | any | the envelope's `data` of the endpoint fetched as `NAME` (all pages of a list, arrays concatenated; `total` as the console gave it) |
+//! | `console.url` | string | the console URL |
+//! | `console.scene` | string | `dr` or `migration` |
+//! | `tasks.tasks[].steps` | list | with `task_steps`, on failed tasks: `data.steps` of `/hypermotion/v1/job/steps?task_id=ID` (`id`, `step`, `status`, `message`, `logs[]`) |
+//! | `tasks.tasks[].steps_error` | string | why the steps could not be fetched (the task is still classified) |
+//! | `tasks.tasks[].cause` | string | patrol's classification: `network`, `permission`, `storage`, `source` or `unknown` |
+//! | `tasks.tasks[].cause_evidence` | string | the text that decided the cause (empty for `unknown`) |
+//! | `tasks.tasks[].console_cause` | string | the console's own `error.cause`, when it gave one |
+//! | `reruns` | list | with `rerun`: attempts made in this run, `{task_id, host_id, cause, at, outcome}`; `outcome` is `started` or `failed: WHY` |
+//! | `rerun_skipped` | list | failed tasks not re-run, `{task_id, host_id, cause, reason}` |
+//! | `rerun_history` | list | every attempt of this check in the last 24 h (this run's included) |
+//!
+//! A task is failed when its `status` contains `fail` or `error` or its `display_status` says
+//! Failed. The cause comes from, in this order, the steps' messages, their logs'
+//! `error_reason` and `detail`, the task's `error.message`, the host's
+//! `task_error_description` (when `hosts` is fetched too) and the logs' `traceback`; the
+//! first of permission, storage (quota included), source, network whose words appear wins.
+//!
+//! Re-run (off unless `rerun.enabled`, needs `task_steps`): a failed task whose cause is in
+//! `rerun.causes` is re-run with `POST /api/v2/batchSync`
+//! `{"batch_sync":[{"migration_id":HOST,"do_snapshot":true}]}` unless its host has a running
+//! task, a newer task of the host succeeded, the host is already re-run in this run, or the
+//! task had `max_per_task_per_day` attempts in the last 24 h (counted in the check's state).
+//!
+//! Errors (the check is UNKNOWN, the message names the endpoint): an envelope `code` other
+//! than `""`, `00000000` or `200` (`GET /api/v2/getHosts: console error 10010001: internal
+//! error (trace_id t-1)`); HTTP 404 (`not available on this console (HTTP 404)`, an O&M
+//! extension the console lacks); other HTTP errors with the `Server-Error-Message` header or
+//! the JSON `faultstring`/`title`; a refused login; a second 401; timeouts. The password
+//! never appears in observations, errors or logs.
+//!
+//! Default verdict: OK naming what was fetched (and the re-runs made). Metrics:
+//! `response_time_ms`, `reruns`.
+
+pub mod cause;
+pub mod client;
+pub mod rerun;
+
+use super::tls::{io_deadline, millis, resolve_path};
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
+use crate::config::{Dur, Json, Text, Zone};
+use crate::status::Verdict;
+use cause::Cause;
+use chrono::{Duration as CDuration, SubsecRound, Utc};
+use client::{Connection, ConsoleClient, ConsoleError, normalise_times};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use rerun::{Attempt, Guard};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+/// Configuration of the `hyperbdr` probe.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HyperbdrProbe {
+    /// Base URL of the console, e.g. `https://console:10443`.
+    pub url: Text,
+    /// Console user.
+    pub username: Text,
+    /// The user's password; use `${secret:...}`.
+    pub password: Text,
+    /// `X-SCENE` header: `dr` or `migration`. Default: dr.
+    #[serde(default)]
+    pub scene: Scene,
+    /// `X-LANG` header: `en` or `zh` (the language of the console's messages). Default: en.
+    #[serde(default)]
+    pub lang: Lang,
+    /// Time zone of the console's `YYYY-MM-DD HH:MM:SS` stamps. Default: UTC.
+    #[serde(default)]
+    pub console_timezone: Zone,
+    /// Accept any certificate. DANGEROUS: the answers may come from anyone on the path.
+    /// Default: false.
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of CA certificates to trust instead of the system's (a private console CA).
+    /// A relative path resolves against the folder of `patrol.yaml`.
+    #[serde(default)]
+    pub ca_file: Option<Text>,
+    /// Items asked for per page of a list (the console may give fewer). Default: 100.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Give up one request after this long. Default and maximum: just under the check's
+    /// timeout.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// What to fetch: a name (becomes `observation.NAME`) → an endpoint path, or
+    /// `{path, query, paged}`.
+    #[serde(default)]
+    pub fetch: BTreeMap<String, Fetch>,
+    /// For every failed task in `observation.tasks.tasks` fetch its steps and classify its
+    /// cause (needs a fetch named `tasks`). Default: false.
+    #[serde(default)]
+    pub task_steps: bool,
+    /// Re-run failed tasks (`POST /api/v2/batchSync`). Off unless `enabled: true`.
+    #[serde(default)]
+    pub rerun: Option<RerunSpec>,
+}
+
+fn default_page_size() -> u32 {
+    100
+}
+
+/// `X-SCENE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scene {
+    /// Disaster recovery.
+    #[default]
+    Dr,
+    /// Migration.
+    Migration,
+}
+
+/// `X-LANG`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Chinese.
+    Zh,
+}
+
+impl Scene {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scene::Dr => "dr",
+            Scene::Migration => "migration",
+        }
+    }
+}
+
+impl Lang {
+    fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+}
+
+/// One endpoint to fetch: a path, or a path with query parameters.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Fetch {
+    /// The path, e.g. `/api/v2/getHosts`.
+    Path(String),
+    /// The path with options.
+    Full(FetchFull),
+}
+
+/// An endpoint with query parameters.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchFull {
+    /// The path, e.g. `/api/v2/getTasks`.
+    pub path: String,
+    /// Query parameters (name → text or number). `page_size` here overrides the probe's.
+    #[serde(default)]
+    pub query: BTreeMap<String, Json>,
+    /// Fetch every page of a list. Default: true.
+    #[serde(default = "yes")]
+    pub paged: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The guarded re-run of failed tasks.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerunSpec {
+    /// Re-run failed tasks. Default: false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Causes that may be re-run (`network`, `permission`, `storage`, `source`, `unknown`).
+    /// Default: [network].
+    #[serde(default = "default_causes")]
+    pub causes: Vec<Cause>,
+    /// At most this many attempts per task in any 24 hours. Default: 3 (HyperBDR's default
+    /// retry count).
+    #[serde(default = "default_max")]
+    pub max_per_task_per_day: u32,
+}
+
+fn default_causes() -> Vec<Cause> {
+    vec![Cause::Network]
+}
+
+fn default_max() -> u32 {
+    3
+}
+
+const RESERVED: [&str; 4] = ["console", "reruns", "rerun_skipped", "rerun_history"];
+
+/// Re-run attempts made by this process, per check and console: a retried run sees them
+/// even though the runner hands it the state of the previous run.
+static ATTEMPTS: LazyLock<Mutex<HashMap<String, Vec<Attempt>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+impl HyperbdrProbe {
+    /// Problems found when the check file is read.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, f) in &self.fetch {
+            if RESERVED.contains(&name.as_str()) {
+                return Err(format!(
+                    "fetch name {name:?} is reserved (console, reruns, rerun_skipped, rerun_history)"
+                ));
+            }
+            if !f.path().starts_with('/') {
+                return Err(format!(
+                    "fetch {name}: path {:?} must start with /",
+                    f.path()
+                ));
+            }
+            if let Fetch::Full(full) = f {
+                for (k, v) in &full.query {
+                    query_value(&v.value).map_err(|e| format!("fetch {name}: query {k}: {e}"))?;
+                }
+            }
+        }
+        if self.page_size == 0 {
+            return Err("page_size must be at least 1".into());
+        }
+        if self.task_steps && !self.fetch.contains_key("tasks") {
+            return Err(
+                "task_steps needs a fetch named `tasks` (e.g. tasks: /api/v2/getTasks)".into(),
+            );
+        }
+        if let Some(r) = &self.rerun
+            && r.enabled
+            && !self.task_steps
+        {
+            return Err("rerun needs task_steps: true (the cause decides what is re-run)".into());
+        }
+        Ok(())
+    }
+
+    /// The console connection this configuration describes; `ca_file` resolves against
+    /// `base_dir`, and the request timeout stays under `check_timeout`.
+    pub fn connection(&self, base_dir: &Path, check_timeout: Duration) -> Connection {
+        let mut conn = Connection::new(
+            self.url.value(),
+            self.username.value(),
+            self.password.value(),
+        );
+        conn.scene = self.scene.as_str().into();
+        conn.lang = self.lang.as_str().into();
+        conn.verify_tls = !self.insecure;
+        conn.ca_file = self
+            .ca_file
+            .as_ref()
+            .map(|p| resolve_path(base_dir, p.value()));
+        conn.timeout = io_deadline(self.timeout.map(Dur::as_duration), check_timeout);
+        conn.page_size = self.page_size;
+        conn.console_timezone = self.console_timezone.0;
+        conn
+    }
+}
+
+impl Fetch {
+    fn path(&self) -> &str {
+        match self {
+            Fetch::Path(p) => p,
+            Fetch::Full(f) => &f.path,
+        }
+    }
+}
+
+fn query_value(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err("must be a text, a number or true/false".into()),
+    }
+}
+
+fn failed(e: ConsoleError) -> ProbeError {
+    match e {
+        ConsoleError::Config(m) => ProbeError::Config(m),
+        other => ProbeError::Failed(other.to_string()),
+    }
+}
+
+impl Probe for HyperbdrProbe {
+    fn kind(&self) -> &'static str {
+        "hyperbdr"
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ProbeContext<'a>,
+    ) -> BoxFuture<'a, Result<ProbeOutput, ProbeError>> {
+        Box::pin(async move {
+            self.validate().map_err(ProbeError::Config)?;
+            let conn = self.connection(ctx.base_dir, ctx.timeout);
+            let client = ConsoleClient::new(&conn).map_err(failed)?;
+            let started = Instant::now();
+            let tz = self.console_timezone.0;
+
+            let fetches = self.fetch.iter().map(|(name, f)| {
+                let client = &client;
+                async move {
+                    let (path, query, paged) = match f {
+                        Fetch::Path(p) => (p.as_str(), Vec::new(), true),
+                        Fetch::Full(full) => {
+                            let mut q = Vec::new();
+                            for (k, v) in &full.query {
+                                q.push((
+                                    k.clone(),
+                                    query_value(&v.value).map_err(ProbeError::Config)?,
+                                ));
+                            }
+                            (full.path.as_str(), q, full.paged)
+                        }
+                    };
+                    let data = if paged {
+                        client.get_all_pages(path, &query).await
+                    } else {
+                        client.get_data(path, &query).await
+                    };
+                    Ok::<_, ProbeError>((name.clone(), data.map_err(failed)?))
+                }
+            });
+            let mut observation = Map::new();
+            for r in futures::future::join_all(fetches).await {
+                let (name, mut data) = r?;
+                normalise_times(&mut data, tz);
+                observation.insert(name, data);
+            }
+            observation.insert(
+                "console".into(),
+                json!({"url": self.url.display(), "scene": self.scene.as_str()}),
+            );
+
+            if self.task_steps {
+                attach_steps(&client, &mut observation, tz).await;
+            }
+            let mut state = None;
+            let mut made = 0usize;
+            if let Some(r) = self.rerun.as_ref().filter(|r| r.enabled) {
+                let key = format!("{}|{}", ctx.check_id, self.url.display());
+                let (attempts, history) =
+                    rerun_failed(&client, r, &mut observation, ctx.state, &key).await;
+                made = attempts;
+                state = Some(json!({ "rerun_attempts": history }));
+            }
+
+            let elapsed = millis(started.elapsed());
+            let mut parts: Vec<String> = self
+                .fetch
+                .keys()
+                .map(|name| match observation.get(name).and_then(list_len) {
+                    Some(n) => format!("{name} ({n})"),
+                    None => name.clone(),
+                })
+                .collect();
+            if parts.is_empty() {
+                parts.push("nothing (logged in)".into());
+            }
+            let mut summary = format!(
+                "HyperBDR {}: fetched {}",
+                self.url.display(),
+                parts.join(", ")
+            );
+            if made > 0 {
+                summary.push_str(&format!("; re-ran {made} failed task(s)"));
+            }
+            let verdict = Verdict::ok(summary)
+                .with_metric("response_time_ms", elapsed)
+                .with_metric("reruns", made as f64);
+            Ok(ProbeOutput {
+                observation: Value::Object(observation),
+                verdict,
+                state,
+            })
+        })
+    }
+}
+
+/// The items of the list fetched as `name` (`observation.NAME.NAME`), empty when absent.
+fn list_items(observation: &Map<String, Value>, name: &str) -> Vec<Value> {
+    observation
+        .get(name)
+        .and_then(|v| v.get(name))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The number of items of a fetched list.
+fn list_len(data: &Value) -> Option<usize> {
+    let obj = data.as_object()?;
+    obj.get("total")?;
+    obj.values().find_map(|v| v.as_array().map(Vec::len))
+}
+
+fn task_list(observation: &mut Map<String, Value>) -> Option<&mut Vec<Value>> {
+    observation
+        .get_mut("tasks")?
+        .get_mut("tasks")?
+        .as_array_mut()
+}
+
+/// Fetches the steps of every failed task and classifies its cause.
+async fn attach_steps(
+    client: &ConsoleClient,
+    observation: &mut Map<String, Value>,
+    tz: chrono_tz::Tz,
+) {
+    let hosts: Vec<Value> = list_items(observation, "hosts");
+    let Some(tasks) = task_list(observation) else {
+        return;
+    };
+    let failed: Vec<(usize, String)> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| rerun::is_failed(t))
+        .map(|(i, t)| (i, t.get("id").map(id_text).unwrap_or_default()))
+        .collect();
+    let steps: Vec<(usize, Result<Value, ConsoleError>)> = futures::stream::iter(failed)
+        .map(|(i, id)| async move {
+            let q = [("task_id".to_string(), id)];
+            (i, client.get_data("/hypermotion/v1/job/steps", &q).await)
+        })
+        .buffered(4)
+        .collect()
+        .await;
+    for (i, result) in steps {
+        let task = &mut tasks[i];
+        let steps = match result {
+            Ok(mut data) => {
+                normalise_times(&mut data, tz);
+                let s = data.get("steps").cloned().unwrap_or(Value::Array(vec![]));
+                task["steps"] = s.clone();
+                Some(s)
+            }
+            Err(e) => {
+                task["steps"] = Value::Null;
+                task["steps_error"] = json!(e.to_string());
+                None
+            }
+        };
+        let host_id = task.get("source_id").map(id_text).unwrap_or_default();
+        let host = hosts
+            .iter()
+            .find(|h| h.get("id").map(id_text).as_deref() == Some(&host_id));
+        let texts = cause::evidence_texts(task, steps.as_ref(), host);
+        let (c, evidence) = cause::classify(&texts);
+        let evidence = evidence.map(|e| clip(e, 500)).unwrap_or_default();
+        if let Some(console_cause) = task.get("error").and_then(|e| e.get("cause")).cloned() {
+            task["console_cause"] = console_cause;
+        }
+        task["cause"] = json!(c.as_str());
+        task["cause_evidence"] = json!(evidence);
+    }
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Plans and makes the re-runs; returns the attempts made and the 24 h history to keep.
+async fn rerun_failed(
+    client: &ConsoleClient,
+    spec: &RerunSpec,
+    observation: &mut Map<String, Value>,
+    state: &Value,
+    key: &str,
+) -> (usize, Vec<Attempt>) {
+    let now = Utc::now();
+    let keep_after = now - CDuration::hours(24);
+    let mut history: Vec<Attempt> = state
+        .get("rerun_attempts")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    {
+        let memory = ATTEMPTS.lock().unwrap_or_else(|p| p.into_inner());
+        for a in memory.get(key).into_iter().flatten() {
+            if !history.contains(a) {
+                history.push(a.clone());
+            }
+        }
+    }
+    history.retain(|a| a.at > keep_after);
+
+    let tasks: Vec<Value> = list_items(observation, "tasks");
+    let hosts: Vec<Value> = list_items(observation, "hosts");
+    let guard = Guard {
+        causes: &spec.causes,
+        max_per_task_per_day: spec.max_per_task_per_day,
+        history: &history,
+        now,
+    };
+    let (go, skipped) = rerun::plan(&tasks, &hosts, &guard);
+
+    let mut made = Vec::new();
+    for c in go {
+        let body = json!({"batch_sync": [{"migration_id": c.host_id, "do_snapshot": true}]});
+        let outcome = match client.post_data("/api/v2/batchSync", &body).await {
+            Ok(_) => "started".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        tracing::info!(task = %c.task_id, host = %c.host_id, cause = %c.cause, %outcome, "re-ran a failed HyperBDR task");
+        made.push(Attempt {
+            task_id: c.task_id,
+            host_id: c.host_id,
+            cause: c.cause,
+            at: Utc::now().trunc_subsecs(0),
+            outcome,
+        });
+    }
+    history.extend(made.iter().cloned());
+    {
+        let mut memory = ATTEMPTS.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = memory.entry(key.to_string()).or_default();
+        entry.extend(made.iter().cloned());
+        entry.retain(|a| a.at > keep_after);
+    }
+    let to_json = |v: &[Attempt]| serde_json::to_value(v).unwrap_or(Value::Array(vec![]));
+    observation.insert("reruns".into(), to_json(&made));
+    observation.insert(
+        "rerun_skipped".into(),
+        serde_json::to_value(&skipped).unwrap_or(Value::Array(vec![])),
+    );
+    observation.insert("rerun_history".into(), to_json(&history));
+    (made.len(), history)
+}
