@@ -583,3 +583,83 @@ logs:
 fn row_in(text: &str, host: &str) -> String {
     text.lines().find(|l| l.contains(host)).unwrap_or_default().to_string()
 }
+
+// ---------------------------------------------------------------------------------------
+// The HyperBDR console's own log collection, served by the simulator in-process.
+
+#[path = "../examples/hyperbdr-sim/sim.rs"]
+#[allow(dead_code)]
+mod sim;
+
+#[test]
+fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failures() {
+    let s = sim::Sim::spawn(sim::SimOptions {
+        listen: "127.0.0.1:0".into(),
+        scenario: "log-host-offline".into(),
+        ..sim::SimOptions::default()
+    })
+    .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let collector = |rt: &str, id: &str| {
+        format!(
+            "        - hyperbdr: {{ url: \"{}\", username: ops, password: \"${{secret:console_pw}}\", resource_type: {rt}, resource_id: {id}, poll_interval: 300ms }}\n",
+            s.url()
+        )
+    };
+    let root = format!(
+        "secrets:\n  console_pw: {{ value: {pw} }}\nlogs:\n  sources:\n    console:\n      timezone: Asia/Shanghai\n      collect:\n{}    sync-proxy:\n      timezone: Asia/Shanghai\n      collect:\n{}    windows-host:\n      collect:\n{}",
+        collector("console", "console-1"),
+        collector("sync_proxy", "proxy-1"),
+        collector("windows_host", "h-002"),
+        pw = s.password(),
+    );
+    write_tree(d, &[("patrol.yaml", &root)]);
+    let config = d.join("patrol.yaml");
+    let bundle = d.join("hb.tar.gz");
+    let out = patrol(&config, &["logs", "export", "--since", "6h", "-o", bundle.to_str().expect("utf8")]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", common::stderr(&out));
+    let offline = row_in(&text, "h-002");
+    assert!(offline.contains("FAILED") && offline.contains("offline hosts cannot collect logs"), "{text}");
+    assert!(row_in(&text, "console-1").contains(" ok "), "{text}");
+    assert!(row_in(&text, "proxy-1").contains(" ok "), "{text}");
+    // Each collection was polled while `collecting` before it became `available`.
+    assert!(s.requests("/api/v2/om/log-collections") >= 2 + 2 * 2, "{}", s.state());
+
+    let top = untar(&bundle, &d.join("x"));
+    let m = manifest(&top);
+    assert_matches_manifest(&top, &m);
+    let p = paths(&m);
+    for want in [
+        "console/console-1/porter.log",
+        "console/console-1/owl.log",
+        "console/console-1/oneway.log",
+        "sync-proxy/proxy-1/hamal-period.log",
+        "sync-proxy/proxy-1/hamal-period-subprocess.log",
+    ] {
+        assert!(p.contains(&want.to_string()), "{want} in {p:?}");
+    }
+    let owl = std::fs::read_to_string(top.join("console/console-1/owl.log")).expect("owl");
+    assert!(owl.lines().count() >= 30 && owl.contains("INFO [owl] sync round"), "{owl}");
+    // The simulator stamps lines in the console's zone; read in that zone, all are inside.
+    let f = m["files"].as_array().expect("files").iter().find(|f| f["path"] == "console/console-1/owl.log").cloned().expect("owl entry");
+    assert_eq!(f["lines_dropped"], 0, "{f}");
+    assert!(f["origin"].as_str().is_some_and(|o| o.starts_with(&s.url()) && o.contains("/files/owl.log")));
+    assert_eq!(m["failed"][0]["source"], "windows-host");
+    assert!(text.contains(s.password()) == false);
+
+    // Collections that end `failed`: every source is reported, the bundle is still written.
+    s.set_scenario("log-collection-failed");
+    let bundle2 = d.join("hb2.tar.gz");
+    let out = patrol(&config, &["logs", "export", "console", "-o", bundle2.to_str().expect("utf8")]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(row_in(&text, "console-1").contains("ended `failed`: collector on console-1 did not answer"), "{text}");
+    let top = untar(&bundle2, &d.join("y"));
+    let m = manifest(&top);
+    assert_eq!(m["files"].as_array().map(Vec::len), Some(0));
+    assert_eq!(m["sources"][0]["status"], "failed");
+    let v = patrol(&config, &["logs", "verify", bundle2.to_str().expect("utf8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+}

@@ -517,6 +517,8 @@ fn append<W: Write>(
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
     header.set_mode(0o644);
+    // A time in the future (a console's clock ahead of ours) makes `tar` complain.
+    let mtime = mtime.min(Utc::now());
     header.set_mtime(u64::try_from(mtime.timestamp()).unwrap_or(0));
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, path, data)

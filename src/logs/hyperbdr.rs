@@ -21,6 +21,7 @@
 //! are exported as usual. `logs.transfer_timeout` bounds the wait and the downloads.
 
 use super::{Collected, JobContext, JobOutput};
+use crate::probe::hyperbdr::client::{ConsoleClient, Connection};
 use crate::config::{Dur, Text};
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
@@ -83,73 +84,13 @@ impl ResourceType {
     }
 }
 
-const SUCCESS_CODES: [&str; 3] = ["", "00000000", "200"];
-
-struct Console<'a> {
-    http: reqwest::Client,
-    base: String,
-    cfg: &'a HyperbdrCollector,
-    token: String,
-}
-
-impl Console<'_> {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("X-Auth-Token", &self.token)
-            .header("X-SCENE", &self.cfg.scene)
-            .header("X-LANG", "en")
-            .header("Accept", "application/json")
-    }
-
-    /// The envelope's `data`, or the console's own words for why not.
-    async fn data(what: &str, resp: Result<reqwest::Response, reqwest::Error>) -> Result<Value, String> {
-        let resp = resp.map_err(|e| format!("{what}: {e}"))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        let message = ["message", "error", "title", "faultstring"]
-            .iter()
-            .find_map(|k| body.get(k).and_then(Value::as_str))
-            .unwrap_or("")
-            .to_string();
-        if !status.is_success() {
-            return Err(format!("{what}: HTTP {} {message}", status.as_u16()).trim_end().to_string());
-        }
-        let code = body.get("code").and_then(Value::as_str).unwrap_or("");
-        if !SUCCESS_CODES.contains(&code) {
-            return Err(format!("{what}: console error {code}: {message}"));
-        }
-        Ok(body.get("data").cloned().unwrap_or(Value::Null))
-    }
-}
-
 /// Requests a collection for the window, waits for it and downloads its files.
 pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOutput, String> {
-    crate::probe::tls::ensure_crypto_provider();
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(cfg.insecure)
-        .connect_timeout(ctx.connect_timeout)
-        .timeout(ctx.transfer_timeout)
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let base = cfg.url.value().trim_end_matches('/').to_string();
-    let login = http
-        .post(format!("{base}/api/v2/loginNoImageCaptcha"))
-        .json(&json!({"username": cfg.username.value(), "password": cfg.password.value()}))
-        .send()
-        .await;
-    let data = Console::data("POST /api/v2/loginNoImageCaptcha", login).await?;
-    let token = data
-        .get("token")
-        .and_then(Value::as_str)
-        .ok_or("login answered without a token")?
-        .to_string();
-    let console = Console {
-        http,
-        base,
-        cfg,
-        token,
-    };
+    let mut conn = Connection::new(cfg.url.value(), cfg.username.value(), cfg.password.value());
+    conn.scene = cfg.scene.clone();
+    conn.verify_tls = !cfg.insecure;
+    conn.timeout = ctx.transfer_timeout;
+    let console = ConsoleClient::new(&conn).map_err(|e| e.to_string())?;
     let work = async {
         let body = json!({
             "resource_type": cfg.resource_type.as_str(),
@@ -158,11 +99,9 @@ pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOut
             "to": ctx.window.to.to_rfc3339_opts(SecondsFormat::Secs, true),
         });
         let created = console
-            .request(reqwest::Method::POST, "/api/v2/om/log-collections")
-            .json(&body)
-            .send()
-            .await;
-        let created = Console::data("POST /api/v2/om/log-collections", created).await?;
+            .post_data(COLLECTIONS, &body)
+            .await
+            .map_err(|e| e.to_string())?;
         let id = created
             .get("id")
             .and_then(Value::as_str)
@@ -170,10 +109,9 @@ pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOut
             .to_string();
         loop {
             let listed = console
-                .request(reqwest::Method::GET, "/api/v2/om/log-collections")
-                .send()
-                .await;
-            let listed = Console::data("GET /api/v2/om/log-collections", listed).await?;
+                .get_all_pages(COLLECTIONS, &[])
+                .await
+                .map_err(|e| e.to_string())?;
             let entry = listed
                 .get("log_collections")
                 .and_then(Value::as_array)
@@ -204,7 +142,9 @@ pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOut
     }
 }
 
-async fn download(console: &Console<'_>, id: &str, entry: &Value) -> Result<JobOutput, String> {
+const COLLECTIONS: &str = "/api/v2/om/log-collections";
+
+async fn download(console: &ConsoleClient, id: &str, entry: &Value) -> Result<JobOutput, String> {
     let mtime = entry
         .get("completed_at")
         .and_then(Value::as_str)
@@ -229,18 +169,13 @@ async fn download(console: &Console<'_>, id: &str, entry: &Value) -> Result<JobO
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("/api/v2/om/log-collections/{id}/files/{name}"));
-        let resp = console.request(reqwest::Method::GET, &url).send().await;
-        let bytes = match resp {
-            Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| e.to_string()),
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            Err(e) => Err(e.to_string()),
-        };
+        let bytes = console.get_bytes(&url).await.map_err(|e| e.to_string());
         match bytes {
             Ok(b) => out.files.push(Collected {
                 rel: name.trim_start_matches('/').to_string(),
-                origin: format!("{}{url}", console.base),
+                origin: format!("{}{url}", console.connection().url),
                 mtime,
-                content: b.to_vec(),
+                content: b,
             }),
             Err(e) => out.warnings.push(format!("{name}: {e}")),
         }

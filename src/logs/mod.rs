@@ -31,7 +31,7 @@ pub mod ssh;
 pub mod verify;
 
 use crate::config::{Config, Dur, Zone};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -291,6 +291,19 @@ pub async fn export(config: &Config, req: ExportRequest) -> Result<ExportReport,
         req.sources.clone()
     };
     let redactor = redact::LogRedactor::new(&logs.redact, &config.redactor)?;
+    // Whole seconds, widened: consoles take and give times in seconds.
+    let mut req = req;
+    req.window = Window {
+        from: req.window.from.trunc_subsecs(0),
+        to: {
+            let t = req.window.to.trunc_subsecs(0);
+            if t < req.window.to {
+                t + chrono::Duration::seconds(1)
+            } else {
+                t
+            }
+        },
+    };
     let known_hosts = match &logs.known_hosts {
         Some(p) => config.base_dir.join(p),
         None => std::env::home_dir()
