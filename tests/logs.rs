@@ -663,3 +663,117 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
     let v = patrol(&config, &["logs", "verify", bundle2.to_str().expect("utf8")]);
     assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
 }
+
+// ---------------------------------------------------------------------------------------
+// From checks: a firing alert exports the check's log sources and names the bundle.
+
+fn start_hook(seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            tx.send(listener.local_addr().expect("addr").port()).expect("send");
+            let app = axum::Router::new().route(
+                "/hook",
+                axum::routing::post(move |body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        if let Ok(v) = serde_json::from_str(&body) {
+                            seen.lock().expect("lock").push(v);
+                        }
+                        "thanks"
+                    }
+                }),
+            );
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).expect("receiver")
+}
+
+/// The first string under any `log_bundle` key.
+fn find_bundle(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .get("log_bundle")
+            .and_then(|b| b.as_str().map(str::to_string))
+            .or_else(|| m.values().find_map(find_bundle)),
+        serde_json::Value::Array(a) => a.iter().find_map(find_bundle),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_firing_check_exports_its_log_sources_and_the_alert_names_the_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let port = start_hook(seen.clone());
+    let root = format!(
+        r#"store: {{ path: patrol.db }}
+group_window: 1s
+alerting: {{ channels: [hook], flapping: {{ enabled: false }} }}
+channels:
+  hook:
+    webhook: {{ url: "http://127.0.0.1:{port}/hook" }}
+logs:
+  output: bundles
+  sources:
+    sync-proxy:
+      collect:
+        - local: {{ paths: ["var/log/hamal/*.log"] }}
+"#
+    );
+    let check = r#"id: proxy-sync
+schedule: every 1s
+probe:
+  command: { argv: [sh, -c, "echo 'SYNC CRITICAL - hamal stopped'; exit 2"] }
+on_failure: { export_logs: [sync-proxy], window: 2h }
+"#;
+    write_tree(
+        d,
+        &[
+            ("patrol.yaml", &root),
+            ("checks/proxy.yaml", check),
+            ("var/log/hamal/hamal-period.log", &stamped(600, "ERROR upload to bucket failed: i/o timeout")),
+        ],
+    );
+    let config = d.join("patrol.yaml");
+    let v = patrol(&config, &["validate"]);
+    assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), common::stderr(&v));
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_patrol"))
+        .arg("--config")
+        .arg(&config)
+        .arg("daemon")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bundle = loop {
+        if let Some(b) = seen.lock().expect("lock").iter().find_map(find_bundle) {
+            break Some(b);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let bundle = PathBuf::from(bundle.expect("a firing alert naming its log bundle"));
+    assert!(bundle.starts_with(d.join("bundles")), "{}", bundle.display());
+    let v = patrol(&config, &["logs", "verify", bundle.to_str().expect("utf8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    let top = untar(&bundle, &d.join("x"));
+    let m = manifest(&top);
+    assert_eq!(m["trigger"], "proxy-sync");
+    assert!(all_text(&top).contains("upload to bucket failed"));
+
+    // A check naming a source that does not exist is a configuration error.
+    write_tree(d, &[("checks/proxy.yaml", &check.replace("[sync-proxy]", "[nope]"))]);
+    let v = patrol(&config, &["validate"]);
+    assert_ne!(v.status.code(), Some(0));
+    assert!(stdout(&v).contains("unknown log source `nope`") || common::stderr(&v).contains("unknown log source `nope`"));
+}
