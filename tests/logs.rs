@@ -67,14 +67,25 @@ fn assert_matches_manifest(top: &Path, m: &serde_json::Value) {
     for f in files {
         let path = top.join(f["path"].as_str().expect("path"));
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(data.len() as u64, f["size"].as_u64().expect("size"), "{path:?}");
-        let sha: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            data.len() as u64,
+            f["size"].as_u64().expect("size"),
+            "{path:?}"
+        );
+        let sha: String = Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(sha, f["sha256"].as_str().expect("sha"), "{path:?}");
         assert!(f["origin"].as_str().is_some_and(|o| !o.is_empty()));
     }
     let mut on_disk = Vec::new();
     walk(top, &mut on_disk);
-    assert_eq!(on_disk.len(), files.len() + 1, "bundle holds the listed files and the manifest");
+    assert_eq!(
+        on_disk.len(),
+        files.len() + 1,
+        "bundle holds the listed files and the manifest"
+    );
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -129,9 +140,18 @@ fn local_files_and_commands_are_exported_filtered_redacted_and_verified() {
         stamped(2 * 86400, "old line that must not be exported"),
         stamped(3600, "login ok user=ops password=hunter22-pw"),
         "  continuation of the login line\n".to_string(),
-        stamped(3000, "GET /api/v2/getHosts Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig"),
-        stamped(2900, "cloud account ak=AKIAIOSFODNN7EXAMPLE sk=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-        stamped(2800, r#"{"X-Auth-Token": "tok-5f0c1d2e3a", "result": "ok"}"#),
+        stamped(
+            3000,
+            "GET /api/v2/getHosts Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+        ),
+        stamped(
+            2900,
+            "cloud account ak=AKIAIOSFODNN7EXAMPLE sk=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        stamped(
+            2800,
+            r#"{"X-Auth-Token": "tok-5f0c1d2e3a", "result": "ok"}"#,
+        ),
         stamped(2700, "config loaded with planted-console-secret inside"),
         stamped(60, "owl: collection finished"),
     ]
@@ -148,7 +168,11 @@ fn local_files_and_commands_are_exported_filtered_redacted_and_verified() {
     .expect("write");
     set_mtime(&log.join("owl.log.2.gz"), ago(19 * 3600));
     // Compressed and older than the window: left out.
-    std::fs::write(log.join("owl.log.3.gz"), gzip(&stamped(4 * 86400, "ancient"))).expect("write");
+    std::fs::write(
+        log.join("owl.log.3.gz"),
+        gzip(&stamped(4 * 86400, "ancient")),
+    )
+    .expect("write");
     set_mtime(&log.join("owl.log.3.gz"), ago(4 * 86400));
     std::fs::write(log.join("unrelated.txt"), "not matched by the glob\n").expect("write");
 
@@ -167,12 +191,30 @@ logs:
     let bundle = d.join("out/console.tar.gz");
     let out = patrol(
         &config,
-        &["logs", "export", "--since", "24h", "-o", bundle.to_str().expect("utf8")],
+        &[
+            "logs",
+            "export",
+            "--since",
+            "24h",
+            "-o",
+            bundle.to_str().expect("utf8"),
+        ],
     );
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", common::stderr(&out));
-    assert!(text.contains("SOURCE") && text.contains("console"), "{text}");
-    assert!(text.contains(&format!("bundle: {}", bundle.display())), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        common::stderr(&out)
+    );
+    assert!(
+        text.contains("SOURCE") && text.contains("console"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("bundle: {}", bundle.display())),
+        "{text}"
+    );
     // Written atomically: no temporary file is left beside it.
     let left: Vec<_> = std::fs::read_dir(d.join("out")).expect("read").collect();
     assert_eq!(left.len(), 1);
@@ -182,18 +224,30 @@ logs:
     assert_eq!(m["format"], "patrol-log-bundle");
     assert_eq!(m["version"], 1);
     assert_eq!(m["patrol_version"], env!("CARGO_PKG_VERSION"));
-    let from = chrono::DateTime::parse_from_rfc3339(m["window"]["from"].as_str().expect("from")).expect("rfc3339");
-    let to = chrono::DateTime::parse_from_rfc3339(m["window"]["to"].as_str().expect("to")).expect("rfc3339");
+    let from = chrono::DateTime::parse_from_rfc3339(m["window"]["from"].as_str().expect("from"))
+        .expect("rfc3339");
+    let to = chrono::DateTime::parse_from_rfc3339(m["window"]["to"].as_str().expect("to"))
+        .expect("rfc3339");
     assert_eq!((to - from).num_hours(), 24);
     assert_matches_manifest(&top, &m);
     let p = paths(&m);
     let host = m["files"][0]["host"].as_str().expect("host").to_string();
-    let base = format!("console/{host}/{}", log.to_str().expect("utf8").trim_start_matches('/'));
+    let base = format!(
+        "console/{host}/{}",
+        log.to_str().expect("utf8").trim_start_matches('/')
+    );
     for want in ["owl.log", "owl.log.1", "owl.log.2"] {
         assert!(p.contains(&format!("{base}/{want}")), "{want} in {p:?}");
     }
-    assert!(p.contains(&format!("console/{host}/commands/hmctl-status.txt")), "{p:?}");
-    assert!(!p.iter().any(|x| x.contains("owl.log.3") || x.contains("unrelated")), "{p:?}");
+    assert!(
+        p.contains(&format!("console/{host}/commands/hmctl-status.txt")),
+        "{p:?}"
+    );
+    assert!(
+        !p.iter()
+            .any(|x| x.contains("owl.log.3") || x.contains("unrelated")),
+        "{p:?}"
+    );
 
     let exported = all_text(&top);
     assert!(exported.contains("owl: collection finished"));
@@ -203,7 +257,10 @@ logs:
     assert!(!exported.contains("old line that must not be exported"));
     assert!(!exported.contains("ancient"));
     for secret in PLANTED {
-        assert!(!exported.contains(secret), "{secret} leaked into the bundle");
+        assert!(
+            !exported.contains(secret),
+            "{secret} leaked into the bundle"
+        );
     }
     assert!(exported.contains("password=***"));
     let counts = &m["redaction"]["counts"];
@@ -222,7 +279,11 @@ logs:
 
     let v = patrol(&config, &["logs", "verify", bundle.to_str().expect("utf8")]);
     assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
-    assert!(stdout(&v).contains(&format!("ok: {} files match", p.len())), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains(&format!("ok: {} files match", p.len())),
+        "{}",
+        stdout(&v)
+    );
 
     // Someone edits one file and packs the bundle again with the system tar.
     let edited = top.join(format!("{base}/owl.log"));
@@ -237,9 +298,16 @@ logs:
         .status()
         .expect("tar");
     assert!(st.success());
-    let v = patrol(&config, &["logs", "verify", tampered.to_str().expect("utf8")]);
+    let v = patrol(
+        &config,
+        &["logs", "verify", tampered.to_str().expect("utf8")],
+    );
     assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
-    assert!(stdout(&v).contains(&format!("FAILED: {base}/owl.log: changed")), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains(&format!("FAILED: {base}/owl.log: changed")),
+        "{}",
+        stdout(&v)
+    );
     // A truncated file is no bundle at all.
     let bytes = std::fs::read(&bundle).expect("read");
     let cut = d.join("cut.tar.gz");
@@ -263,13 +331,25 @@ fn from_to_window_applies_to_modification_times_and_lines_and_caps_keep_the_newe
                 "var/log/sgateway/s3block_20250610.log",
                 "2025-06-09 23:59:59 before\n2025-06-10 00:00:00 first inside\n2025-06-10 11:59:59 last inside\n    trace of last inside\n2025-06-10 12:00:01 after\n",
             ),
-            ("var/log/sgateway/s3block_20250601.log", "2025-06-01 10:00:00 long before\n"),
+            (
+                "var/log/sgateway/s3block_20250601.log",
+                "2025-06-01 10:00:00 long before\n",
+            ),
             ("var/log/big/new.log", &format!("{}\n", "n".repeat(79))),
-            ("var/log/big/old.log", "old-1 ....................\nold-2 ....................\n"),
+            (
+                "var/log/big/old.log",
+                "old-1 ....................\nold-2 ....................\n",
+            ),
         ],
     );
-    set_mtime(&d.join("var/log/sgateway/s3block_20250610.log"), at("2025-06-10T13:00:00Z"));
-    set_mtime(&d.join("var/log/sgateway/s3block_20250601.log"), at("2025-06-01T10:00:00Z"));
+    set_mtime(
+        &d.join("var/log/sgateway/s3block_20250610.log"),
+        at("2025-06-10T13:00:00Z"),
+    );
+    set_mtime(
+        &d.join("var/log/sgateway/s3block_20250601.log"),
+        at("2025-06-01T10:00:00Z"),
+    );
     set_mtime(&d.join("var/log/big/new.log"), at("2025-06-10T10:00:00Z"));
     set_mtime(&d.join("var/log/big/old.log"), at("2025-06-10T09:00:00Z"));
     let root = r#"
@@ -299,16 +379,30 @@ logs:
             bundle.to_str().expect("utf8"),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), common::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        common::stderr(&out)
+    );
     let top = untar(&bundle, &d.join("x"));
     let m = manifest(&top);
     assert_matches_manifest(&top, &m);
     assert_eq!(m["window"]["from"], "2025-06-10T00:00:00Z");
     assert_eq!(m["window"]["to"], "2025-06-10T12:00:00Z");
     let files = m["files"].as_array().expect("files");
-    let gw: Vec<&serde_json::Value> = files.iter().filter(|f| f["source"] == "cloud-sync-gateway").collect();
-    assert_eq!(gw.len(), 1, "the file last written before the window is left out: {gw:?}");
-    let text = std::fs::read_to_string(top.join(gw[0]["path"].as_str().expect("path"))).expect("read");
+    let gw: Vec<&serde_json::Value> = files
+        .iter()
+        .filter(|f| f["source"] == "cloud-sync-gateway")
+        .collect();
+    assert_eq!(
+        gw.len(),
+        1,
+        "the file last written before the window is left out: {gw:?}"
+    );
+    let text =
+        std::fs::read_to_string(top.join(gw[0]["path"].as_str().expect("path"))).expect("read");
     assert_eq!(
         text,
         "2025-06-10 00:00:00 first inside\n2025-06-10 11:59:59 last inside\n    trace of last inside\n"
@@ -316,15 +410,26 @@ logs:
     assert_eq!(gw[0]["lines_dropped"], 2);
 
     // The 120-byte cap of `capped`: the newest file (80 bytes) whole, the older one's tail.
-    let capped: Vec<&serde_json::Value> = files.iter().filter(|f| f["source"] == "capped").collect();
-    let total: u64 = capped.iter().map(|f| f["size"].as_u64().expect("size")).sum();
+    let capped: Vec<&serde_json::Value> =
+        files.iter().filter(|f| f["source"] == "capped").collect();
+    let total: u64 = capped
+        .iter()
+        .map(|f| f["size"].as_u64().expect("size"))
+        .sum();
     assert!(total <= 120, "{capped:?}");
-    let newest = capped.iter().find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("new.log"))).expect("new.log");
+    let newest = capped
+        .iter()
+        .find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("new.log")))
+        .expect("new.log");
     assert_eq!(newest["size"], 80);
     assert_eq!(newest["truncated"], false);
-    let older = capped.iter().find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("old.log"))).expect("old.log");
+    let older = capped
+        .iter()
+        .find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("old.log")))
+        .expect("old.log");
     assert_eq!(older["truncated"], true);
-    let tail = std::fs::read_to_string(top.join(older["path"].as_str().expect("path"))).expect("read");
+    let tail =
+        std::fs::read_to_string(top.join(older["path"].as_str().expect("path"))).expect("read");
     assert!(tail.starts_with("old-2"), "{tail:?}");
 }
 
@@ -398,7 +503,11 @@ fn sshd(dir: &Path, name: &str, authorized: &Path, extra: &str) -> Sshd {
     let host_pub = std::fs::read_to_string(host_key.with_extension("pub"))
         .or_else(|_| std::fs::read_to_string(format!("{}.pub", host_key.display())))
         .expect("host pub");
-    Sshd { child, port, host_pub }
+    Sshd {
+        child,
+        port,
+        host_pub,
+    }
 }
 
 /// `[127.0.0.1]:PORT ssh-ed25519 AAAA...`
@@ -454,7 +563,11 @@ fn ssh_hosts_linux_and_windows_paths_bad_keys_and_silent_hosts() {
         .concat(),
     )
     .expect("write");
-    std::fs::write(agent.join("linux_agent.log.1.gz"), gzip(&stamped(10000, "rotated agent line"))).expect("write");
+    std::fs::write(
+        agent.join("linux_agent.log.1.gz"),
+        gzip(&stamped(10000, "rotated agent line")),
+    )
+    .expect("write");
     let linux = sshd(d, "linux", &authorized, "");
 
     // A Windows host as OpenSSH for Windows shows it over SFTP: `/C:/Program Files (x86)/...`.
@@ -472,7 +585,10 @@ fn ssh_hosts_linux_and_windows_paths_bad_keys_and_silent_hosts() {
         d,
         "windows",
         &authorized,
-        &format!("ChrootDirectory {}\nForceCommand internal-sftp", win_root.display()),
+        &format!(
+            "ChrootDirectory {}\nForceCommand internal-sftp",
+            win_root.display()
+        ),
     );
 
     // known_hosts: the right keys for 127.0.0.1, a wrong one for `localhost`.
@@ -520,33 +636,63 @@ logs:
     write_tree(d, &[("patrol.yaml", &root)]);
     let config = d.join("patrol.yaml");
     let bundle = d.join("hosts.tar.gz");
-    let out = patrol(&config, &["logs", "export", "-o", bundle.to_str().expect("utf8")]);
+    let out = patrol(
+        &config,
+        &["logs", "export", "-o", bundle.to_str().expect("utf8")],
+    );
     let text = stdout(&out);
     // Two hosts failed, the others were exported: exit 1, and the table says which.
-    assert_eq!(out.status.code(), Some(1), "{text}\n{}", common::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\n{}",
+        common::stderr(&out)
+    );
     let row = |host: &str| -> String {
         text.lines()
             .find(|l| l.contains(host))
             .unwrap_or_else(|| panic!("no row for {host} in:\n{text}"))
             .to_string()
     };
-    assert!(row(&format!("127.0.0.1:{}", linux.port)).contains(" ok "), "{text}");
-    assert!(row(&format!("127.0.0.1:{}", windows.port)).contains(" ok "), "{text}");
+    assert!(
+        row(&format!("127.0.0.1:{}", linux.port)).contains(" ok "),
+        "{text}"
+    );
+    assert!(
+        row(&format!("127.0.0.1:{}", windows.port)).contains(" ok "),
+        "{text}"
+    );
     let changed = row(&format!("localhost:{}", linux.port));
-    assert!(changed.contains("FAILED") && changed.contains("HOST KEY CHANGED"), "{changed}");
-    assert!(changed.contains(&format!("[localhost]:{}", linux.port)) && changed.contains("SHA256:"), "{changed}");
+    assert!(
+        changed.contains("FAILED") && changed.contains("HOST KEY CHANGED"),
+        "{changed}"
+    );
+    assert!(
+        changed.contains(&format!("[localhost]:{}", linux.port)) && changed.contains("SHA256:"),
+        "{changed}"
+    );
     let quiet = row(&format!("127.0.0.1:{silent}"));
-    assert!(quiet.contains("FAILED") && quiet.contains("within 2s"), "{quiet}");
+    assert!(
+        quiet.contains("FAILED") && quiet.contains("within 2s"),
+        "{quiet}"
+    );
     assert!(text.contains("2 of 4 collectors failed"), "{text}");
 
     let top = untar(&bundle, &d.join("x"));
     let m = manifest(&top);
     assert_matches_manifest(&top, &m);
     let p = paths(&m);
-    let lin = format!("linux-host/127.0.0.1_{}/{}", linux.port, agent.to_str().expect("utf8").trim_start_matches('/'));
+    let lin = format!(
+        "linux-host/127.0.0.1_{}/{}",
+        linux.port,
+        agent.to_str().expect("utf8").trim_start_matches('/')
+    );
     assert!(p.contains(&format!("{lin}/agent-syncer.log")), "{p:?}");
     assert!(p.contains(&format!("{lin}/linux_agent.log.1")), "{p:?}");
-    let win = format!("windows-host/127.0.0.1_{}/C/Program Files (x86)/DiskSync-Agent/log/DiskSync.log", windows.port);
+    let win = format!(
+        "windows-host/127.0.0.1_{}/C/Program Files (x86)/DiskSync-Agent/log/DiskSync.log",
+        windows.port
+    );
     assert!(p.contains(&win), "{p:?}");
     assert!(!p.iter().any(|x| x.ends_with("notes.txt")));
     let origin = m["files"]
@@ -556,7 +702,10 @@ logs:
         .find(|f| f["path"] == win.as_str())
         .map(|f| f["origin"].as_str().unwrap_or_default().to_string())
         .unwrap_or_default();
-    assert!(origin.ends_with("/C:/Program Files (x86)/DiskSync-Agent/log/DiskSync.log"), "{origin}");
+    assert!(
+        origin.ends_with("/C:/Program Files (x86)/DiskSync-Agent/log/DiskSync.log"),
+        "{origin}"
+    );
     let exported = all_text(&top);
     assert!(exported.contains("sync started") && exported.contains("rotated agent line"));
     assert!(exported.contains("heartbeat sent"));
@@ -566,29 +715,54 @@ logs:
     }
     let failed = m["failed"].as_array().expect("failed");
     assert_eq!(failed.len(), 2, "{failed:?}");
-    assert!(failed.iter().all(|f| f["source"] == "linux-host" && f["reason"].as_str().is_some_and(|r| !r.is_empty())));
+    assert!(failed.iter().all(
+        |f| f["source"] == "linux-host" && f["reason"].as_str().is_some_and(|r| !r.is_empty())
+    ));
     let sources = m["sources"].as_array().expect("sources");
-    let status = |n: &str| sources.iter().find(|s| s["name"] == n).map(|s| s["status"].clone());
+    let status = |n: &str| {
+        sources
+            .iter()
+            .find(|s| s["name"] == n)
+            .map(|s| s["status"].clone())
+    };
     assert_eq!(status("linux-host"), Some("partial".into()));
     assert_eq!(status("windows-host"), Some("ok".into()));
 
     // A host that is not in known_hosts at all is refused too.
-    std::fs::write(d.join("known_hosts"), known_line("127.0.0.1", windows.port, &windows.host_pub)).expect("write");
-    let out = patrol(&config, &["logs", "export", "linux-host", "-o", d.join("h2.tar.gz").to_str().expect("utf8")]);
+    std::fs::write(
+        d.join("known_hosts"),
+        known_line("127.0.0.1", windows.port, &windows.host_pub),
+    )
+    .expect("write");
+    let out = patrol(
+        &config,
+        &[
+            "logs",
+            "export",
+            "linux-host",
+            "-o",
+            d.join("h2.tar.gz").to_str().expect("utf8"),
+        ],
+    );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(row_in(&text, &format!("127.0.0.1:{}", linux.port)).contains("is unknown"), "{text}");
+    assert!(
+        row_in(&text, &format!("127.0.0.1:{}", linux.port)).contains("is unknown"),
+        "{text}"
+    );
 }
 
 fn row_in(text: &str, host: &str) -> String {
-    text.lines().find(|l| l.contains(host)).unwrap_or_default().to_string()
+    text.lines()
+        .find(|l| l.contains(host))
+        .unwrap_or_default()
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------------------
 // The HyperBDR console's own log collection, served by the simulator in-process.
 
 #[path = "../examples/hyperbdr-sim/sim.rs"]
-#[allow(dead_code)]
 mod sim;
 
 #[test]
@@ -617,15 +791,37 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
     write_tree(d, &[("patrol.yaml", &root)]);
     let config = d.join("patrol.yaml");
     let bundle = d.join("hb.tar.gz");
-    let out = patrol(&config, &["logs", "export", "--since", "6h", "-o", bundle.to_str().expect("utf8")]);
+    let out = patrol(
+        &config,
+        &[
+            "logs",
+            "export",
+            "--since",
+            "6h",
+            "-o",
+            bundle.to_str().expect("utf8"),
+        ],
+    );
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}\n{}", common::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\n{}",
+        common::stderr(&out)
+    );
     let offline = row_in(&text, "h-002");
-    assert!(offline.contains("FAILED") && offline.contains("offline hosts cannot collect logs"), "{text}");
+    assert!(
+        offline.contains("FAILED") && offline.contains("offline hosts cannot collect logs"),
+        "{text}"
+    );
     assert!(row_in(&text, "console-1").contains(" ok "), "{text}");
     assert!(row_in(&text, "proxy-1").contains(" ok "), "{text}");
     // Each collection was polled while `collecting` before it became `available`.
-    assert!(s.requests("/api/v2/om/log-collections") >= 2 + 2 * 2, "{}", s.state());
+    assert!(
+        s.requests("/api/v2/om/log-collections") >= 2 + 2 * 2,
+        "{}",
+        s.state()
+    );
 
     let top = untar(&bundle, &d.join("x"));
     let m = manifest(&top);
@@ -641,26 +837,55 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
         assert!(p.contains(&want.to_string()), "{want} in {p:?}");
     }
     let owl = std::fs::read_to_string(top.join("console/console-1/owl.log")).expect("owl");
-    assert!(owl.lines().count() >= 30 && owl.contains("INFO [owl] sync round"), "{owl}");
+    assert!(
+        owl.lines().count() >= 30 && owl.contains("INFO [owl] sync round"),
+        "{owl}"
+    );
     // The simulator stamps lines in the console's zone; read in that zone, all are inside.
-    let f = m["files"].as_array().expect("files").iter().find(|f| f["path"] == "console/console-1/owl.log").cloned().expect("owl entry");
+    let f = m["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "console/console-1/owl.log")
+        .cloned()
+        .expect("owl entry");
     assert_eq!(f["lines_dropped"], 0, "{f}");
-    assert!(f["origin"].as_str().is_some_and(|o| o.starts_with(&s.url()) && o.contains("/files/owl.log")));
+    assert!(
+        f["origin"]
+            .as_str()
+            .is_some_and(|o| o.starts_with(&s.url()) && o.contains("/files/owl.log"))
+    );
     assert_eq!(m["failed"][0]["source"], "windows-host");
-    assert!(text.contains(s.password()) == false);
+    assert!(!text.contains(s.password()));
 
     // Collections that end `failed`: every source is reported, the bundle is still written.
     s.set_scenario("log-collection-failed");
     let bundle2 = d.join("hb2.tar.gz");
-    let out = patrol(&config, &["logs", "export", "console", "-o", bundle2.to_str().expect("utf8")]);
+    let out = patrol(
+        &config,
+        &[
+            "logs",
+            "export",
+            "console",
+            "-o",
+            bundle2.to_str().expect("utf8"),
+        ],
+    );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(row_in(&text, "console-1").contains("ended `failed`: collector on console-1 did not answer"), "{text}");
+    assert!(
+        row_in(&text, "console-1")
+            .contains("ended `failed`: collector on console-1 did not answer"),
+        "{text}"
+    );
     let top = untar(&bundle2, &d.join("y"));
     let m = manifest(&top);
     assert_eq!(m["files"].as_array().map(Vec::len), Some(0));
     assert_eq!(m["sources"][0]["status"], "failed");
-    let v = patrol(&config, &["logs", "verify", bundle2.to_str().expect("utf8")]);
+    let v = patrol(
+        &config,
+        &["logs", "verify", bundle2.to_str().expect("utf8")],
+    );
     assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
 }
 
@@ -672,8 +897,11 @@ fn start_hook(seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) ->
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(listener.local_addr().expect("addr").port()).expect("send");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr").port())
+                .expect("send");
             let app = axum::Router::new().route(
                 "/hook",
                 axum::routing::post(move |body: String| {
@@ -736,12 +964,21 @@ on_failure: { export_logs: [sync-proxy], window: 2h }
         &[
             ("patrol.yaml", &root),
             ("checks/proxy.yaml", check),
-            ("var/log/hamal/hamal-period.log", &stamped(600, "ERROR upload to bucket failed: i/o timeout")),
+            (
+                "var/log/hamal/hamal-period.log",
+                &stamped(600, "ERROR upload to bucket failed: i/o timeout"),
+            ),
         ],
     );
     let config = d.join("patrol.yaml");
     let v = patrol(&config, &["validate"]);
-    assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), common::stderr(&v));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&v),
+        common::stderr(&v)
+    );
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_patrol"))
         .arg("--config")
         .arg(&config)
@@ -763,7 +1000,11 @@ on_failure: { export_logs: [sync-proxy], window: 2h }
     let _ = daemon.kill();
     let _ = daemon.wait();
     let bundle = PathBuf::from(bundle.expect("a firing alert naming its log bundle"));
-    assert!(bundle.starts_with(d.join("bundles")), "{}", bundle.display());
+    assert!(
+        bundle.starts_with(d.join("bundles")),
+        "{}",
+        bundle.display()
+    );
     let v = patrol(&config, &["logs", "verify", bundle.to_str().expect("utf8")]);
     assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
     let top = untar(&bundle, &d.join("x"));
@@ -772,8 +1013,17 @@ on_failure: { export_logs: [sync-proxy], window: 2h }
     assert!(all_text(&top).contains("upload to bucket failed"));
 
     // A check naming a source that does not exist is a configuration error.
-    write_tree(d, &[("checks/proxy.yaml", &check.replace("[sync-proxy]", "[nope]"))]);
+    write_tree(
+        d,
+        &[(
+            "checks/proxy.yaml",
+            &check.replace("[sync-proxy]", "[nope]"),
+        )],
+    );
     let v = patrol(&config, &["validate"]);
     assert_ne!(v.status.code(), Some(0));
-    assert!(stdout(&v).contains("unknown log source `nope`") || common::stderr(&v).contains("unknown log source `nope`"));
+    assert!(
+        stdout(&v).contains("unknown log source `nope`")
+            || common::stderr(&v).contains("unknown log source `nope`")
+    );
 }

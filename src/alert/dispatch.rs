@@ -66,7 +66,8 @@ async fn export_logs_on_firing(
     if !firing || check.def.on_failure.export_logs.is_empty() {
         return;
     }
-    let (key, value) = match crate::logs::export_for_check(&app.config, check, run.started_at).await {
+    let (key, value) = match crate::logs::export_for_check(&app.config, check, run.started_at).await
+    {
         Ok(r) => {
             tracing::info!(check = %check.id, bundle = %r.path.display(), "logs exported");
             ("log_bundle", r.path.display().to_string())
@@ -78,7 +79,11 @@ async fn export_logs_on_firing(
     };
     run.facts.insert(key.into(), value.clone().into());
     for item in &mut alert.outbox {
-        if let Some(facts) = item.event.pointer_mut("/result/facts").and_then(|f| f.as_object_mut()) {
+        if let Some(facts) = item
+            .event
+            .pointer_mut("/result/facts")
+            .and_then(|f| f.as_object_mut())
+        {
             facts.insert(key.into(), value.clone().into());
         }
     }

@@ -55,10 +55,11 @@ pub async fn logs(config: &Path, command: LogsCommand) -> anyhow::Result<u8> {
 
 /// The root config alone (log export needs no checks or rules).
 fn root_config(path: &Path) -> anyhow::Result<Config> {
-    let (root, base_dir, redactor, problems) = crate::config::load_root_only(path).map_err(|p| {
-        let lines: Vec<String> = p.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("{}", lines.join("\n"))
-    })?;
+    let (root, base_dir, redactor, problems) =
+        crate::config::load_root_only(path).map_err(|p| {
+            let lines: Vec<String> = p.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", lines.join("\n"))
+        })?;
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::bail!("{}", lines.join("\n"));
@@ -140,7 +141,15 @@ async fn export(path: &Path, a: ExportArgs) -> anyhow::Result<u8> {
     print!(
         "{}",
         super::output::table(
-            &["SOURCE", "COLLECTOR", "HOST", "STATUS", "FILES", "BYTES", "DETAIL"],
+            &[
+                "SOURCE",
+                "COLLECTOR",
+                "HOST",
+                "STATUS",
+                "FILES",
+                "BYTES",
+                "DETAIL"
+            ],
             &rows
         )
     );
@@ -190,7 +199,11 @@ fn verify(bundle: &Path) -> anyhow::Result<u8> {
         );
         Ok(0)
     } else {
-        println!("{} problems; {} files matched", v.problems.len(), v.verified);
+        println!(
+            "{} problems; {} files matched",
+            v.problems.len(),
+            v.verified
+        );
         Ok(1)
     }
 }

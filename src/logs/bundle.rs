@@ -158,40 +158,41 @@ impl ExportReport {
 pub async fn run(plan: Plan) -> Result<ExportReport, LogsError> {
     let bar = progress_bar(plan.progress, plan.jobs.len());
     let ctx = plan.ctx.clone();
-    let results: Vec<(usize, Result<JobOutput, String>)> = futures::stream::iter(plan.jobs.clone().into_iter().enumerate())
-        .map(|(i, job)| {
-            let ctx = ctx.clone();
-            let bar = bar.clone();
-            let progress = plan.progress;
-            async move {
-                if let Some(b) = &bar {
-                    b.set_message(format!("{} {} {}", job.source, job.kind, job.host));
-                }
-                let res = run_job(&job, &ctx).await;
-                let line = match &res {
-                    Ok(o) => format!(
-                        "{} {} {}: ok, {} file(s)",
-                        job.source,
-                        job.kind,
-                        job.host,
-                        o.files.len()
-                    ),
-                    Err(e) => format!("{} {} {}: FAILED: {e}", job.source, job.kind, job.host),
-                };
-                match (&bar, progress) {
-                    (Some(b), _) => {
-                        b.println(line);
-                        b.inc(1);
+    let results: Vec<(usize, Result<JobOutput, String>)> =
+        futures::stream::iter(plan.jobs.clone().into_iter().enumerate())
+            .map(|(i, job)| {
+                let ctx = ctx.clone();
+                let bar = bar.clone();
+                let progress = plan.progress;
+                async move {
+                    if let Some(b) = &bar {
+                        b.set_message(format!("{} {} {}", job.source, job.kind, job.host));
                     }
-                    (None, Progress::Lines) => eprintln!("{line}"),
-                    _ => {}
+                    let res = run_job(&job, &ctx).await;
+                    let line = match &res {
+                        Ok(o) => format!(
+                            "{} {} {}: ok, {} file(s)",
+                            job.source,
+                            job.kind,
+                            job.host,
+                            o.files.len()
+                        ),
+                        Err(e) => format!("{} {} {}: FAILED: {e}", job.source, job.kind, job.host),
+                    };
+                    match (&bar, progress) {
+                        (Some(b), _) => {
+                            b.println(line);
+                            b.inc(1);
+                        }
+                        (None, Progress::Lines) => eprintln!("{line}"),
+                        _ => {}
+                    }
+                    (i, res)
                 }
-                (i, res)
-            }
-        })
-        .buffer_unordered(plan.parallel)
-        .collect()
-        .await;
+            })
+            .buffer_unordered(plan.parallel)
+            .collect()
+            .await;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -243,7 +244,13 @@ async fn run_job(job: &Job, ctx: &JobContext) -> Result<JobOutput, String> {
 fn folder(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s == "." || s == ".." {
         "_".into()
@@ -313,7 +320,11 @@ fn write(plan: &Plan, outputs: Vec<Result<JobOutput, String>>) -> Result<ExportR
             }
             Ok(output) => {
                 report.warnings = output.warnings;
-                let zone = plan.zones.get(&job.source).copied().unwrap_or(chrono_tz::UTC);
+                let zone = plan
+                    .zones
+                    .get(&job.source)
+                    .copied()
+                    .unwrap_or(chrono_tz::UTC);
                 for mut file in output.files {
                     // Origins are text too (a command line may hold a token).
                     file.origin = String::from_utf8_lossy(
@@ -389,7 +400,7 @@ fn write(plan: &Plan, outputs: Vec<Result<JobOutput, String>>) -> Result<ExportR
     };
     for name in &source_names {
         let mut files = by_source.remove(name).unwrap_or_default();
-        files.sort_by(|a, b| b.1.mtime.cmp(&a.1.mtime));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1.mtime));
         let mut source_left = plan.caps.get(name).copied().unwrap_or(u64::MAX);
         let (mut count, mut bytes) = (0usize, 0u64);
         for (i, file, mut ready) in files {
@@ -399,7 +410,11 @@ fn write(plan: &Plan, outputs: Vec<Result<JobOutput, String>>) -> Result<ExportR
                     source: name.clone(),
                     host: plan.jobs[i].host.clone(),
                     origin: file.origin.clone(),
-                    reason: cap_reason(source_left, plan.caps.get(name).copied(), plan.max_bundle_bytes),
+                    reason: cap_reason(
+                        source_left,
+                        plan.caps.get(name).copied(),
+                        plan.max_bundle_bytes,
+                    ),
                 });
                 continue;
             }
@@ -474,7 +489,11 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn write_atomically(output: &Path, manifest: &Manifest, files: &[(usize, Ready)]) -> std::io::Result<()> {
+fn write_atomically(
+    output: &Path,
+    manifest: &Manifest,
+    files: &[(usize, Ready)],
+) -> std::io::Result<()> {
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -491,10 +510,20 @@ fn write_atomically(output: &Path, manifest: &Manifest, files: &[(usize, Ready)]
         let mut tar = tar::Builder::new(gz);
         let top = top_folder(output);
         let json = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
-        append(&mut tar, &format!("{top}/manifest.json"), &json, manifest.created_at)?;
+        append(
+            &mut tar,
+            &format!("{top}/manifest.json"),
+            &json,
+            manifest.created_at,
+        )?;
         for (_, r) in files {
             let mtime = r.entry.mtime.unwrap_or(manifest.created_at);
-            append(&mut tar, &format!("{top}/{}", r.entry.path), &r.content, mtime)?;
+            append(
+                &mut tar,
+                &format!("{top}/{}", r.entry.path),
+                &r.content,
+                mtime,
+            )?;
         }
         let gz = tar.into_inner()?;
         let mut file = gz.finish()?;

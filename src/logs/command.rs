@@ -90,8 +90,14 @@ impl CommandCollector {
 
 /// Runs the program and keeps its output.
 pub async fn collect(cfg: &CommandCollector, ctx: &JobContext) -> Result<JobOutput, String> {
-    let from = ctx.window.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let to = ctx.window.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let from = ctx
+        .window
+        .from
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = ctx
+        .window
+        .to
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let argv: Vec<String> = cfg
         .line()
         .into_iter()

@@ -45,7 +45,8 @@ const STAMP_SEARCH_BYTES: usize = 48;
 pub fn line_time(line: &[u8], zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     let head = &line[..line.len().min(STAMP_SEARCH_BYTES)];
     let c = STAMP.captures(head)?;
-    let num = |i: usize| -> Option<u32> { std::str::from_utf8(c.get(i)?.as_bytes()).ok()?.parse().ok() };
+    let num =
+        |i: usize| -> Option<u32> { std::str::from_utf8(c.get(i)?.as_bytes()).ok()?.parse().ok() };
     let date = NaiveDate::from_ymd_opt(num(1)? as i32, num(2)?, num(3)?)?;
     let mut nanos = 0;
     if let Some(frac) = c.get(7) {
@@ -126,13 +127,18 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap()
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap()
     }
 
     #[test]
     fn timestamps_in_common_shapes() {
         let z = chrono_tz::UTC;
-        assert_eq!(line_time(b"2026-03-01 00:14:40 ERROR x", z), Some(t("2026-03-01T00:14:40Z")));
+        assert_eq!(
+            line_time(b"2026-03-01 00:14:40 ERROR x", z),
+            Some(t("2026-03-01T00:14:40Z"))
+        );
         assert_eq!(
             line_time(b"[2026/03/01 08:14:40 +08:00] x", z),
             Some(t("2026-03-01T00:14:40Z"))

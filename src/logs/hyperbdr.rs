@@ -21,8 +21,8 @@
 //! are exported as usual. `logs.transfer_timeout` bounds the wait and the downloads.
 
 use super::{Collected, JobContext, JobOutput};
-use crate::probe::hyperbdr::client::{ConsoleClient, Connection};
 use crate::config::{Dur, Text};
+use crate::probe::hyperbdr::client::{Connection, ConsoleClient};
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -115,7 +115,10 @@ pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOut
             let entry = listed
                 .get("log_collections")
                 .and_then(Value::as_array)
-                .and_then(|l| l.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(&id)))
+                .and_then(|l| {
+                    l.iter()
+                        .find(|c| c.get("id").and_then(Value::as_str) == Some(&id))
+                })
                 .cloned()
                 .ok_or_else(|| format!("collection {id} is not listed by the console"))?;
             let status = entry.get("status").and_then(Value::as_str).unwrap_or("");

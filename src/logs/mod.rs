@@ -336,10 +336,16 @@ pub async fn export(config: &Config, req: ExportRequest) -> Result<ExportReport,
         Some(p) => p.clone(),
         None => {
             let stem = match &req.trigger {
-                Some(check) => format!("patrol-logs-{check}-{}", req.window.to.format("%Y%m%dT%H%M%SZ")),
+                Some(check) => format!(
+                    "patrol-logs-{check}-{}",
+                    req.window.to.format("%Y%m%dT%H%M%SZ")
+                ),
                 None => format!("patrol-logs-{}", Utc::now().format("%Y%m%dT%H%M%SZ")),
             };
-            config.base_dir.join(&logs.output).join(format!("{stem}.tar.gz"))
+            config
+                .base_dir
+                .join(&logs.output)
+                .join(format!("{stem}.tar.gz"))
         }
     };
     let zones: BTreeMap<String, chrono_tz::Tz> = names
@@ -347,7 +353,10 @@ pub async fn export(config: &Config, req: ExportRequest) -> Result<ExportReport,
         .map(|n| {
             (
                 n.clone(),
-                logs.sources[n].timezone.map(|z| z.0).unwrap_or(default_zone),
+                logs.sources[n]
+                    .timezone
+                    .map(|z| z.0)
+                    .unwrap_or(default_zone),
             )
         })
         .collect();

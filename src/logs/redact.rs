@@ -96,7 +96,8 @@ impl LogRedactor {
             });
         }
         for (name, re) in built_in() {
-            let regex = Regex::new(&re).map_err(|e| LogsError::Pattern(name.into(), e.to_string()))?;
+            let regex =
+                Regex::new(&re).map_err(|e| LogsError::Pattern(name.into(), e.to_string()))?;
             rules.push(Rule {
                 name: name.into(),
                 regex,

@@ -79,7 +79,10 @@ pub fn host_port(spec: &str, default: u16) -> (String, u16) {
     if let Some(rest) = spec.strip_prefix('[')
         && let Some((h, p)) = rest.split_once(']')
     {
-        let port = p.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default);
+        let port = p
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default);
         return (h.to_string(), port);
     }
     match spec.rsplit_once(':') {
@@ -94,7 +97,10 @@ pub fn host_port(spec: &str, default: u16) -> (String, u16) {
 /// A configured path as the SFTP server names it: `C:\dir\x` → `/C:/dir/x`.
 pub fn sftp_path(path: &str) -> String {
     let b = path.as_bytes();
-    let windows = b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/');
+    let windows = b.len() >= 3
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && (b[2] == b'\\' || b[2] == b'/');
     if windows {
         format!("/{}", path.replace('\\', "/"))
     } else {
@@ -133,7 +139,10 @@ impl Verifier {
 impl russh::client::Handler for Verifier {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let key = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => key,
             PublicKeyOrCertificate::Certificate(_) => {
@@ -174,7 +183,11 @@ impl russh::client::Handler for Verifier {
 }
 
 /// Fetches the matching files of one host.
-pub async fn collect(cfg: &SshCollector, host_spec: &str, ctx: &JobContext) -> Result<JobOutput, String> {
+pub async fn collect(
+    cfg: &SshCollector,
+    host_spec: &str,
+    ctx: &JobContext,
+) -> Result<JobOutput, String> {
     let (host, port) = host_port(host_spec, cfg.port);
     let refusal = Arc::new(Mutex::new(None));
     let verifier = Verifier {
@@ -318,7 +331,8 @@ async fn fetch_files(
             }
         };
         if matches.is_empty() {
-            out.warnings.push(format!("{configured}: no files match on {host}"));
+            out.warnings
+                .push(format!("{configured}: no files match on {host}"));
         }
         for (path, mtime) in matches {
             if !filter::file_in_window(mtime, &ctx.window) {
@@ -358,7 +372,11 @@ async fn list(
         return Ok(vec![(pattern.to_string(), mtime(&meta))]);
     };
     let base = parts[..first_glob].join("/");
-    let base = if base.is_empty() { "/".to_string() } else { base };
+    let base = if base.is_empty() {
+        "/".to_string()
+    } else {
+        base
+    };
     let rest = parts[first_glob..].join("/");
     let glob = glob::Pattern::new(&rest).map_err(|e| format!("bad pattern: {e}"))?;
     let opts = glob::MatchOptions {

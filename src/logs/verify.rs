@@ -1,7 +1,7 @@
 //! `patrol logs verify BUNDLE`: re-reads a bundle and checks every file against its manifest.
 
-use super::bundle::{FORMAT, Manifest, hex};
 use super::LogsError;
+use super::bundle::{FORMAT, Manifest, hex};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,7 +25,8 @@ impl Verification {
 
 /// Reads the whole bundle, hashes every file and compares with `manifest.json`.
 pub fn verify(path: &Path) -> Result<Verification, LogsError> {
-    let file = std::fs::File::open(path).map_err(|e| LogsError::Read(path.into(), e.to_string()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| LogsError::Read(path.into(), e.to_string()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let entries = archive
         .entries()
@@ -43,7 +44,10 @@ pub fn verify(path: &Path) -> Result<Verification, LogsError> {
             .to_string_lossy()
             .into_owned();
         // Paths in the manifest are relative to the bundle's top folder.
-        let rel = name.split_once('/').map(|(_, r)| r.to_string()).unwrap_or(name);
+        let rel = name
+            .split_once('/')
+            .map(|(_, r)| r.to_string())
+            .unwrap_or(name);
         let mut data = Vec::new();
         entry
             .read_to_end(&mut data)
@@ -62,17 +66,22 @@ pub fn verify(path: &Path) -> Result<Verification, LogsError> {
     let manifest: Manifest = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
         Err(e) => {
-            v.problems.push(format!("manifest.json cannot be read: {e}"));
+            v.problems
+                .push(format!("manifest.json cannot be read: {e}"));
             return Ok(v);
         }
     };
     if manifest.format != FORMAT {
-        v.problems
-            .push(format!("manifest.json: format is `{}`, not `{FORMAT}`", manifest.format));
+        v.problems.push(format!(
+            "manifest.json: format is `{}`, not `{FORMAT}`",
+            manifest.format
+        ));
     }
     for f in &manifest.files {
         match found.remove(&f.path) {
-            None => v.problems.push(format!("{}: listed in the manifest but missing", f.path)),
+            None => v
+                .problems
+                .push(format!("{}: listed in the manifest but missing", f.path)),
             Some((size, sha)) if sha != f.sha256 || size != f.size => v.problems.push(format!(
                 "{}: changed (manifest: {} bytes, sha256 {}; bundle: {size} bytes, sha256 {sha})",
                 f.path, f.size, f.sha256
@@ -81,7 +90,8 @@ pub fn verify(path: &Path) -> Result<Verification, LogsError> {
         }
     }
     for extra in found.keys() {
-        v.problems.push(format!("{extra}: in the bundle but not in the manifest"));
+        v.problems
+            .push(format!("{extra}: in the bundle but not in the manifest"));
     }
     v.manifest = Some(manifest);
     Ok(v)
