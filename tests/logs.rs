@@ -11,6 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+/// `patrol logs export ARGS -o BUNDLE`.
+fn export(config: &Path, args: &[&str], bundle: &Path) -> std::process::Output {
+    let mut all = vec!["logs", "export"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", bundle.to_str().expect("utf8")]);
+    patrol(config, &all)
+}
+
+/// What a command printed, both streams (for failure messages).
+fn printed(out: &std::process::Output) -> String {
+    format!("{}\n{}", stdout(out), common::stderr(out))
+}
+
 fn ago(secs: u64) -> SystemTime {
     SystemTime::now() - Duration::from_secs(secs)
 }
@@ -188,25 +201,12 @@ logs:
 "#;
     write_tree(d, &[("patrol.yaml", root)]);
     let config = d.join("patrol.yaml");
+    let listed = stdout(&patrol(&config, &["logs", "sources"]));
+    assert!(listed.contains("console  local") && listed.contains("hmctl-status.txt"), "{listed}");
     let bundle = d.join("out/console.tar.gz");
-    let out = patrol(
-        &config,
-        &[
-            "logs",
-            "export",
-            "--since",
-            "24h",
-            "-o",
-            bundle.to_str().expect("utf8"),
-        ],
-    );
+    let out = export(&config, &["--since", "24h"], &bundle);
     let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}\n{}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(
         text.contains("SOURCE") && text.contains("console"),
         "{text}"
@@ -366,26 +366,17 @@ logs:
     write_tree(d, &[("patrol.yaml", root)]);
     let config = d.join("patrol.yaml");
     let bundle = d.join("w.tar.gz");
-    let out = patrol(
+    let out = export(
         &config,
         &[
-            "logs",
-            "export",
             "--from",
             "2025-06-10 00:00:00",
             "--to",
             "2025-06-10T12:00:00Z",
-            "-o",
-            bundle.to_str().expect("utf8"),
         ],
+        &bundle,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     let top = untar(&bundle, &d.join("x"));
     let m = manifest(&top);
     assert_matches_manifest(&top, &m);
@@ -636,18 +627,10 @@ logs:
     write_tree(d, &[("patrol.yaml", &root)]);
     let config = d.join("patrol.yaml");
     let bundle = d.join("hosts.tar.gz");
-    let out = patrol(
-        &config,
-        &["logs", "export", "-o", bundle.to_str().expect("utf8")],
-    );
+    let out = export(&config, &[], &bundle);
     let text = stdout(&out);
     // Two hosts failed, the others were exported: exit 1, and the table says which.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{text}\n{}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
     let row = |host: &str| -> String {
         text.lines()
             .find(|l| l.contains(host))
@@ -734,16 +717,7 @@ logs:
         known_line("127.0.0.1", windows.port, &windows.host_pub),
     )
     .expect("write");
-    let out = patrol(
-        &config,
-        &[
-            "logs",
-            "export",
-            "linux-host",
-            "-o",
-            d.join("h2.tar.gz").to_str().expect("utf8"),
-        ],
-    );
+    let out = export(&config, &["linux-host"], &d.join("h2.tar.gz"));
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
@@ -791,24 +765,9 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
     write_tree(d, &[("patrol.yaml", &root)]);
     let config = d.join("patrol.yaml");
     let bundle = d.join("hb.tar.gz");
-    let out = patrol(
-        &config,
-        &[
-            "logs",
-            "export",
-            "--since",
-            "6h",
-            "-o",
-            bundle.to_str().expect("utf8"),
-        ],
-    );
+    let out = export(&config, &["--since", "6h"], &bundle);
     let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{text}\n{}",
-        common::stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
     let offline = row_in(&text, "h-002");
     assert!(
         offline.contains("FAILED") && offline.contains("offline hosts cannot collect logs"),
@@ -861,16 +820,7 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
     // Collections that end `failed`: every source is reported, the bundle is still written.
     s.set_scenario("log-collection-failed");
     let bundle2 = d.join("hb2.tar.gz");
-    let out = patrol(
-        &config,
-        &[
-            "logs",
-            "export",
-            "console",
-            "-o",
-            bundle2.to_str().expect("utf8"),
-        ],
-    );
+    let out = export(&config, &["console"], &bundle2);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
@@ -972,13 +922,7 @@ on_failure: { export_logs: [sync-proxy], window: 2h }
     );
     let config = d.join("patrol.yaml");
     let v = patrol(&config, &["validate"]);
-    assert_eq!(
-        v.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&v),
-        common::stderr(&v)
-    );
+    assert_eq!(v.status.code(), Some(0), "{}", printed(&v));
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_patrol"))
         .arg("--config")
         .arg(&config)
