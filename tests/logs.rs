@@ -202,7 +202,10 @@ logs:
     write_tree(d, &[("patrol.yaml", root)]);
     let config = d.join("patrol.yaml");
     let listed = stdout(&patrol(&config, &["logs", "sources"]));
-    assert!(listed.contains("console  local") && listed.contains("hmctl-status.txt"), "{listed}");
+    assert!(
+        listed.contains("console  local") && listed.contains("hmctl-status.txt"),
+        "{listed}"
+    );
     let bundle = d.join("out/console.tar.gz");
     let out = export(&config, &["--since", "24h"], &bundle);
     let text = stdout(&out);
@@ -660,6 +663,15 @@ logs:
         "{quiet}"
     );
     assert!(text.contains("2 of 4 collectors failed"), "{text}");
+    // Not a terminal: one progress line per host as it finishes, instead of a bar.
+    let progress = common::stderr(&out);
+    assert!(
+        progress.contains(&format!(
+            "windows-host ssh 127.0.0.1:{}: ok, 1 file(s)",
+            windows.port
+        )),
+        "{progress}"
+    );
 
     let top = untar(&bundle, &d.join("x"));
     let m = manifest(&top);
