@@ -13,5 +13,6 @@ pub mod redact;
 pub mod rule;
 pub mod runner;
 pub mod schedule;
+pub mod service;
 pub mod status;
 pub mod store;

@@ -20,7 +20,16 @@ fn module_doc(path: &str) -> String {
 fn readme_documents_every_probe_as_its_source_does() {
     let readme = std::fs::read_to_string("README.md").expect("README.md");
     for probe in [
-        "http", "tcp", "command", "disk", "system", "log", "tls_file",
+        "http",
+        "tcp",
+        "command",
+        "disk",
+        "system",
+        "log",
+        "tls_file",
+        "hyperbdr",
+        "s3_credentials",
+        "sample_restore",
     ] {
         let doc = module_doc(&format!("src/probe/{probe}.rs"));
         assert!(!doc.is_empty(), "{probe} has no module doc");

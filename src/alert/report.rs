@@ -193,6 +193,12 @@ pub fn build_report(
     for (check, why) in &overdue {
         let _ = writeln!(text, "  {} — {why}", check.id);
     }
+    // patrol's own figures (when it started, runs made and missed): see `crate::service`.
+    let daemon = crate::service::stats::daemon_facts(store)?;
+    text.push_str(&crate::service::stats::report_section(
+        daemon.as_ref(),
+        zone,
+    ));
 
     let mut metrics = BTreeMap::new();
     metrics.insert("checks".to_string(), checks.len() as f64);
@@ -209,6 +215,10 @@ pub fn build_report(
     metrics.insert("alerts_failed".into(), failed as f64);
     metrics.insert("alerts_pending".into(), pending as f64);
     metrics.insert("overdue".into(), overdue.len() as f64);
+    if let Some(d) = &daemon {
+        metrics.insert("daemon_runs".into(), d.runs as f64);
+        metrics.insert("daemon_runs_missed".into(), d.missed as f64);
+    }
 
     let mut facts = BTreeMap::new();
     facts.insert(
@@ -236,6 +246,7 @@ pub fn build_report(
         ),
     );
     facts.insert("never_run".to_string(), json!(never_run));
+    facts.insert("daemon".to_string(), json!(daemon));
     facts.insert(
         "failed_alerts".to_string(),
         json!(

@@ -3,12 +3,17 @@
 
 mod alert;
 mod alerts;
+mod completions;
+mod explain;
 mod history;
+mod init;
 mod logs;
+mod man;
 mod output;
 mod report;
 mod rule_test;
 mod run;
+mod schedule;
 mod schema;
 mod silence;
 mod status;
@@ -110,6 +115,29 @@ pub enum Command {
         #[arg(long)]
         root: bool,
     },
+    /// Write a starter configuration (patrol.yaml, the shipped checks and rules, a channel
+    /// example) into a folder; it validates and runs as written.
+    Init(init::InitArgs),
+    /// Schedules: when an expression fires (local and UTC, DST cases annotated).
+    Schedule {
+        #[command(subcommand)]
+        command: schedule::ScheduleCommand,
+    },
+    /// One check in full: resolved configuration (secrets masked), next runs, its rule's
+    /// source file, the last observation its rule saw.
+    Explain(explain::ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); with --dir, write one page per subcommand there.
+    Man {
+        /// Write patrol.1, patrol-daemon.1 ... into this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,5 +175,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Alert { command } => alert::alert(&cli.config, command).await,
         Command::Report(args) => report::report(&cli.config, args).await,
         Command::Logs { command } => logs::logs(&cli.config, command).await,
+        Command::Init(args) => init::init(args),
+        Command::Schedule { command } => schedule::schedule(&cli.config, command),
+        Command::Explain(args) => explain::explain(&cli.config, args),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { dir } => man::man(dir.as_deref()),
     }
 }

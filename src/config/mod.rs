@@ -10,6 +10,7 @@ pub mod schema;
 pub mod types;
 
 pub use diagnostic::Diagnostic;
+pub(crate) use load::split_documents;
 pub use load::{Check, Config, Loaded, RuleRef, RuleSource, load, load_root_only};
 pub use model::*;
 pub use schedule_expr::ScheduleExpr;

@@ -2,7 +2,7 @@
 //! Schema (`patrol schema`) and the README reference.
 
 use super::schedule_expr::ScheduleExpr;
-use super::types::{Dur, Json, Misfire, Zone};
+use super::types::{Dur, Json, Misfire, Text, Zone};
 use crate::probe::ProbeSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,55 @@ pub struct RootConfig {
     /// (`patrol logs export`, and checks' `on_failure: export_logs`).
     #[serde(default)]
     pub logs: crate::logs::LogsConfig,
+    /// A dead man's switch for patrol itself: a URL the daemon calls after every scheduler
+    /// cycle whose due checks have all finished. Default: none.
+    pub self_heartbeat: Option<SelfHeartbeat>,
+}
+
+/// Where the daemon reports that it is alive: a healthchecks-style ping URL or another
+/// patrol's heartbeat endpoint. When the calls stop, the receiver raises the alarm. Calls are
+/// made beside the scheduler: a slow or unreachable receiver never delays a check. A failed
+/// call is logged at WARN and retried; a newer cycle's call replaces a retry still waiting.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelfHeartbeat {
+    /// The URL called (may use `${secret:name}`: ping URLs often hold a token).
+    pub url: Text,
+    /// HTTP method: `POST` sends a small JSON body (the cycle's due time and check counts),
+    /// `GET` and `HEAD` send none. Default: POST.
+    #[serde(default)]
+    pub method: HeartbeatMethod,
+    /// Longest one call may take. Default: 10s.
+    #[serde(default = "default_heartbeat_timeout")]
+    pub timeout: Dur,
+    /// Retries of a failed call (connection error, timeout, non-2xx answer). Default: 3.
+    #[serde(default = "default_heartbeat_retries")]
+    pub retries: u32,
+    /// Wait before the first retry; doubles on each further retry. Default: 5s.
+    #[serde(default = "default_heartbeat_retry_delay")]
+    pub retry_delay: Dur,
+}
+
+/// The HTTP method of a self-heartbeat call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum HeartbeatMethod {
+    #[default]
+    #[serde(rename = "POST", alias = "post")]
+    Post,
+    #[serde(rename = "GET", alias = "get")]
+    Get,
+    #[serde(rename = "HEAD", alias = "head")]
+    Head,
+}
+
+fn default_heartbeat_timeout() -> Dur {
+    Dur::secs(10)
+}
+fn default_heartbeat_retries() -> u32 {
+    3
+}
+fn default_heartbeat_retry_delay() -> Dur {
+    Dur::secs(5)
 }
 
 fn default_group_window() -> Dur {
@@ -145,6 +194,7 @@ impl Default for RootConfig {
             report: None,
             status_page_url: None,
             logs: crate::logs::LogsConfig::default(),
+            self_heartbeat: None,
         }
     }
 }

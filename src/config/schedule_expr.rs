@@ -73,6 +73,16 @@ impl ScheduleExpr {
         &self.source
     }
 
+    /// For cron schedules: whether the hour field names hours (DST-gap times run at the end
+    /// of the gap, repeated times run once) rather than `*` or a step (real time is
+    /// followed). None for `every <duration>`.
+    pub fn fixed_hours(&self) -> Option<bool> {
+        match self.kind {
+            Kind::Cron { fixed_hours, .. } => Some(fixed_hours),
+            Kind::Every(_) => None,
+        }
+    }
+
     /// The period of an `every <duration>` schedule.
     pub fn every(&self) -> Option<Duration> {
         match self.kind {

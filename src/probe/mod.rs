@@ -6,6 +6,9 @@ pub mod disk;
 pub mod http;
 pub mod hyperbdr;
 pub mod log;
+pub mod s3_client;
+pub mod s3_credentials;
+pub mod sample_restore;
 pub mod system;
 pub mod tcp;
 pub mod tls;
@@ -89,6 +92,10 @@ pub enum ProbeSpec {
     TlsFile(tls_file::TlsFileProbe),
     /// A HyperBDR console's API: login, envelope, paging, failed-task causes, guarded re-run.
     Hyperbdr(hyperbdr::HyperbdrProbe),
+    /// Live check of an access key against an S3-compatible object store.
+    S3Credentials(s3_credentials::S3CredentialsProbe),
+    /// Restore a rotating sample of a backup (folder or S3 bucket) and verify its checksums.
+    SampleRestore(sample_restore::SampleRestoreProbe),
 }
 
 impl ProbeSpec {
@@ -102,6 +109,8 @@ impl ProbeSpec {
             ProbeSpec::Log(p) => p,
             ProbeSpec::TlsFile(p) => p,
             ProbeSpec::Hyperbdr(p) => p,
+            ProbeSpec::S3Credentials(p) => p,
+            ProbeSpec::SampleRestore(p) => p,
         }
     }
 

@@ -74,6 +74,8 @@ struct Daemon {
     deliverer: Arc<Deliverer>,
     /// Tells the report loop about reloads.
     app_tx: tokio::sync::watch::Sender<Arc<App>>,
+    /// sd_notify, self-heartbeat, the daemon's own figures (see `crate::service`).
+    service: crate::service::Service,
 }
 
 pub(super) async fn run(
@@ -146,6 +148,7 @@ pub(super) async fn run(
     let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
     let reports = tokio::spawn(crate::alert::report::run_reports(store.clone(), app_rx));
 
+    let service = crate::service::Service::start(store.clone(), app_tx.subscribe());
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
     let permits = app.config.root.concurrency.max(1);
     let mut d = Daemon {
@@ -167,9 +170,12 @@ pub(super) async fn run(
         watcher: None,
         deliverer,
         app_tx,
+        service,
     };
     d.start_up();
     d.rewatch();
+    d.service.ready(d.checks.len(), d.plan.earliest());
+    let mut watchdog = d.service.watchdog_timer();
 
     let mut reload_at: Option<Instant> = None;
     loop {
@@ -190,6 +196,7 @@ pub(super) async fn run(
             }
             Some(res) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => d.finished(res),
             _ = tokio::time::sleep_until(wake) => d.fire_due(),
+            _ = watchdog.tick() => d.service.watchdog(),
         }
     }
 
@@ -215,6 +222,7 @@ impl Daemon {
         for check in checks.values() {
             let next = check.def.schedule.next_after(now, &check.zone);
             self.plan.set(&check.id, next);
+            let mut caught_up = false;
             if check.misfire == Misfire::RunOnce {
                 match self.last_completed_schedule(&check.id) {
                     Ok(last) => {
@@ -227,6 +235,7 @@ impl Daemon {
                                 "catching up a run missed while the daemon was down"
                             );
                             self.start(check.clone(), Trigger::Misfire, Some(missed));
+                            caught_up = true;
                         }
                     }
                     Err(e) => tracing::warn!(
@@ -235,6 +244,7 @@ impl Daemon {
                     ),
                 }
             }
+            self.service.missed_while_down(check, now, caught_up);
             self.store_next_run(&check.id);
         }
         // A disabled check shows no next run.
@@ -297,6 +307,7 @@ impl Daemon {
             }
         }
         self.last_now = now;
+        let mut started = Vec::new();
         for (id, due) in self.plan.take_due(now) {
             let Some(check) = self.checks.get(&id).cloned() else {
                 continue;
@@ -308,6 +319,7 @@ impl Daemon {
                 tracing::warn!(check = %id, "schedule never fires again");
             }
             self.plan.set(&id, next);
+            self.service.passed_over(&check, due, now);
             if self.busy.contains(&id) {
                 let n = self.skipped.entry(id.clone()).or_default();
                 *n += 1;
@@ -317,15 +329,26 @@ impl Daemon {
                     skipped_total = *n,
                     "previous run still in progress: skipping this run"
                 );
+                self.service.missed(1);
                 self.store_next_run(&id);
                 continue;
             }
-            self.start(check, Trigger::Schedule, Some(due));
+            started.push((self.start(check, Trigger::Schedule, Some(due)), due));
+        }
+        if !started.is_empty() {
+            self.service.cycle_started(started);
+            self.service
+                .status(self.checks.len(), self.busy.len(), self.plan.earliest());
         }
     }
 
     /// Queues one run of `check`; it starts when a concurrency permit is free.
-    fn start(&mut self, check: Arc<Check>, trigger: Trigger, scheduled_at: Option<DateTime<Utc>>) {
+    fn start(
+        &mut self,
+        check: Arc<Check>,
+        trigger: Trigger,
+        scheduled_at: Option<DateTime<Utc>>,
+    ) -> Id {
         self.busy.insert(check.id.clone());
         let id = check.id.clone();
         let job = RunJob {
@@ -339,6 +362,7 @@ impl Daemon {
         };
         let handle = self.tasks.spawn(job.run());
         self.task_checks.insert(handle.id(), id);
+        handle.id()
     }
 
     /// A run task ended.
@@ -351,6 +375,7 @@ impl Daemon {
             return;
         };
         self.busy.remove(&check_id);
+        self.service.run_finished(task, &check_id);
         if let Err(e) = res {
             // A panic inside a probe or the runner: the run is stored as UNKNOWN.
             let started = lock(&self.inflight).remove(&task);
@@ -500,6 +525,7 @@ impl Daemon {
         self.semaphore.close();
         let grace = self.app.config.root.shutdown_grace;
         let running = lock(&self.inflight).len();
+        self.service.stopping(running);
         tracing::info!(
             running,
             grace = %grace,

@@ -11,6 +11,7 @@
 
 mod alerts;
 mod codec;
+mod meta;
 mod migrations;
 
 pub use alerts::{OutboxFilter, OutboxItem, OutboxRow, OutboxState};
