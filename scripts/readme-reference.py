@@ -66,6 +66,19 @@ parts += ["## Reference: probes", ""]
 for p in probes:
     doc = module_doc(f"src/probe/{p}.rs")
     parts += [f"### `{p}`", "", doc, ""]
+root_schema = schema("--root")
+root_defs = root_schema.get("$defs", {})
+def def_table(name):
+    d = dict(root_defs.get(name, {}))
+    d["$defs"] = root_defs
+    return field_table(d)
+parts += ["## Reference: log export", "", module_doc("src/logs/mod.rs"), "",
+          "`logs:` in patrol.yaml:", "", def_table("LogsConfig"), "",
+          "A source under `logs: sources:`:", "", def_table("LogSource"), ""]
+for kind, type_name in [("local", "LocalCollector"), ("ssh", "SshCollector"),
+                        ("hyperbdr", "HyperbdrCollector"), ("command", "CommandCollector")]:
+    parts += [f"### Collector `{kind}`", "", module_doc(f"src/logs/{kind}.rs"), "", def_table(type_name), ""]
+parts += ["### Redaction", "", module_doc("src/logs/redact.rs"), "", def_table("RedactConfig"), ""]
 rules = module_doc("src/rule/functions.rs")
 rules = re.sub(r"^# .*\n", "", rules)
 parts += ["## Reference: rules", "", re.sub(r"^## ", "### ", rules, flags=re.M), ""]

@@ -7,6 +7,7 @@ pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod logs;
 pub mod probe;
 pub mod redact;
 pub mod rule;

@@ -28,6 +28,11 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
+    /// The secret values, longest first (for maskers that work on bytes, like log export).
+    pub fn values(&self) -> &[String] {
+        &self.secrets
+    }
+
     /// `text` with every secret value replaced by `***`.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_string();

@@ -35,7 +35,8 @@ pub async fn execute_with_alerts(
 ) -> Result<(RunRecord, AlertOutcome), RunnerError> {
     let inputs = runner::load_inputs(app, store, &check.id)?;
     let mut outcome = runner::run_check(app, check, &inputs, trigger, scheduled_at).await;
-    let alert = decide(app, store, check, &outcome.record)?;
+    let mut alert = decide(app, store, check, &outcome.record)?;
+    export_logs_on_firing(app, check, &mut outcome.record, &mut alert).await;
     let state = serde_json::to_value(&alert.state).map_err(StoreError::from)?;
     let id = store.record_run_with_alerts(
         &outcome.record,
@@ -51,6 +52,41 @@ pub async fn execute_with_alerts(
         tracing::info!(check = %check.id, hold = ?h, "notification held back");
     }
     Ok((outcome.record, alert))
+}
+
+/// A firing alert of a check with `on_failure: export_logs` exports those sources first; the
+/// run and the alert carry the bundle path as the fact `log_bundle` (or `log_bundle_error`).
+async fn export_logs_on_firing(
+    app: &App,
+    check: &Check,
+    run: &mut RunRecord,
+    alert: &mut AlertOutcome,
+) {
+    let firing = matches!(&alert.decision.notify, Some(n) if n.kind == policy::EventKind::Firing);
+    if !firing || check.def.on_failure.export_logs.is_empty() {
+        return;
+    }
+    let (key, value) = match crate::logs::export_for_check(&app.config, check, run.started_at).await
+    {
+        Ok(r) => {
+            tracing::info!(check = %check.id, bundle = %r.path.display(), "logs exported");
+            ("log_bundle", r.path.display().to_string())
+        }
+        Err(e) => {
+            tracing::warn!(check = %check.id, error = %e, "log export failed");
+            ("log_bundle_error", e.to_string())
+        }
+    };
+    run.facts.insert(key.into(), value.clone().into());
+    for item in &mut alert.outbox {
+        if let Some(facts) = item
+            .event
+            .pointer_mut("/result/facts")
+            .and_then(|f| f.as_object_mut())
+        {
+            facts.insert(key.into(), value.clone().into());
+        }
+    }
 }
 
 /// Applies the policy to a run that is about to be stored (reads the previous state).

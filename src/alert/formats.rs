@@ -196,6 +196,9 @@ impl<'a> View<'a> {
                 .collect();
             facts.push(("Metrics", m.join(", ")));
         }
+        if let Some(bundle) = e.result.facts.get("log_bundle").and_then(|b| b.as_str()) {
+            facts.push(("Logs", bundle.to_string()));
+        }
         if !e.suppressed_dependents.is_empty() {
             facts.push(("Held back", e.suppressed_dependents.join(", ")));
         }

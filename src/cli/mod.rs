@@ -7,6 +7,7 @@ mod completions;
 mod explain;
 mod history;
 mod init;
+mod logs;
 mod man;
 mod output;
 mod report;
@@ -103,6 +104,11 @@ pub enum Command {
     Alerts(alerts::AlertsArgs),
     /// The periodic report now: checks by status, checks not OK, alerts, overdue checks.
     Report(report::ReportArgs),
+    /// Log export: collect the components' logs into one verified bundle.
+    Logs {
+        #[command(subcommand)]
+        command: logs::LogsCommand,
+    },
     /// Print the JSON Schema of check files (for yaml-language-server).
     Schema {
         /// The schema of the root patrol.yaml instead.
@@ -168,6 +174,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Alerts(args) => alerts::alerts(&cli.config, args),
         Command::Alert { command } => alert::alert(&cli.config, command).await,
         Command::Report(args) => report::report(&cli.config, args).await,
+        Command::Logs { command } => logs::logs(&cli.config, command).await,
         Command::Init(args) => init::init(args),
         Command::Schedule { command } => schedule::schedule(&cli.config, command),
         Command::Explain(args) => explain::explain(&cli.config, args),

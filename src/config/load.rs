@@ -355,6 +355,23 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                 bad = true;
             }
         }
+        for name in def
+            .on_failure
+            .export_logs
+            .iter()
+            .filter(|s| !root.logs.sources.contains_key(*s))
+        {
+            problems.push(Diagnostic::new(
+                &file,
+                line,
+                1,
+                format!(
+                    "check `{}`: on_failure.export_logs names unknown log source `{name}` (define it under `logs: sources:`)",
+                    def.id.value
+                ),
+            ));
+            bad = true;
+        }
         for dep in &def.depends_on {
             if !first_seen.contains_key(&dep.value) {
                 let loc = dep.referenced;

@@ -72,6 +72,10 @@ pub struct RootConfig {
     /// The daemon's HTTP server: status page, JSON API, `/metrics`, heartbeat pings.
     #[serde(default)]
     pub web: WebConfig,
+    /// Log export: the log sources of every component and how bundles are made
+    /// (`patrol logs export`, and checks' `on_failure: export_logs`).
+    #[serde(default)]
+    pub logs: crate::logs::LogsConfig,
     /// A dead man's switch for patrol itself: a URL the daemon calls after every scheduler
     /// cycle whose due checks have all finished. Default: none.
     pub self_heartbeat: Option<SelfHeartbeat>,
@@ -243,6 +247,7 @@ impl Default for RootConfig {
             report: None,
             status_page_url: None,
             web: WebConfig::default(),
+            logs: crate::logs::LogsConfig::default(),
             self_heartbeat: None,
         }
     }
@@ -709,6 +714,36 @@ pub struct CheckDef {
     /// Set to false to keep the check in the file without running it. Default: true.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// What patrol does when this check's alert fires.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+/// Actions taken when a check's alert fires.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailure {
+    /// Log sources (names under `logs: sources:`) exported into one bundle when the alert
+    /// fires; the alert names the bundle (`log_bundle` fact). Default: none.
+    #[serde(default)]
+    pub export_logs: Vec<String>,
+    /// The exported window starts this long before the failing run and ends when the export
+    /// starts. Default: 1h.
+    #[serde(default = "default_failure_window")]
+    pub window: Dur,
+}
+
+impl Default for OnFailure {
+    fn default() -> Self {
+        OnFailure {
+            export_logs: Vec::new(),
+            window: default_failure_window(),
+        }
+    }
+}
+
+fn default_failure_window() -> Dur {
+    Dur::secs(3600)
 }
 
 fn default_timeout() -> Dur {
