@@ -659,6 +659,33 @@ fn every_listing_command_prints_the_documented_json_shape() {
             "last_run"
         ]
     );
+
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let fixtures = json_of(&patrol(
+        &config,
+        &["rule", "test", "--json", rules.to_str().expect("utf8")],
+    ));
+    assert_eq!(keys(&fixtures), ["passed", "failed", "cases"]);
+    assert_eq!(fixtures["failed"], 0, "{fixtures}");
+    assert!(fixtures["passed"].as_u64().unwrap_or(0) > 100, "{fixtures}");
+    assert_eq!(
+        keys(&fixtures["cases"][0]),
+        [
+            "file", "rule", "case", "passed", "reason", "status", "summary"
+        ]
+    );
+
+    let logs_config = dir.path().join("logs.yaml");
+    std::fs::write(
+        &logs_config,
+        "logs:\n  sources:\n    console:\n      collect:\n        - local: { paths: ['/var/log/*.log'] }\n",
+    )
+    .expect("write");
+    let sources = json_of(&patrol(&logs_config, &["logs", "sources", "--json"]));
+    assert_eq!(
+        sources,
+        serde_json::json!([{"source": "console", "collector": "local", "what": "/var/log/*.log"}])
+    );
 }
 
 #[test]

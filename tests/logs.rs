@@ -461,7 +461,7 @@ fn keygen(path: &Path) {
     assert!(st.success());
 }
 
-/// Starts Debian's sshd on a free loopback port. `extra` is added to its config.
+/// Starts Debian's sshd on a free loopback port. `extra` overrides its config.
 fn sshd(dir: &Path, name: &str, authorized: &Path, extra: &str) -> Sshd {
     std::fs::create_dir_all("/run/sshd").expect("privilege separation dir");
     let host_key = dir.join(format!("{name}_host_key"));
@@ -471,10 +471,11 @@ fn sshd(dir: &Path, name: &str, authorized: &Path, extra: &str) -> Sshd {
     std::fs::write(
         &cfg,
         format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}/{name}.pid\n\
+            // sshd takes the first value of a keyword: `extra` goes first to override.
+            "{extra}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}/{name}.pid\n\
              AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-             Subsystem sftp internal-sftp\nLogLevel ERROR\n{extra}\n",
+             Subsystem sftp internal-sftp\nLogLevel ERROR\n",
             host_key.display(),
             dir.display(),
             authorized.display()
@@ -981,5 +982,139 @@ on_failure: { export_logs: [sync-proxy], window: 2h }
     assert!(
         stdout(&v).contains("unknown log source `nope`")
             || common::stderr(&v).contains("unknown log source `nope`")
+    );
+}
+
+/// A system account with a password, for the password-login case. sshd (without PAM) checks
+/// the password against /etc/shadow, so the test needs a real account: it is created once
+/// (the suite runs as root, as the chrooted Windows-style server above needs too).
+fn password_account() -> (&'static str, &'static str) {
+    const USER: &str = "patrol-sftp-test";
+    const PASSWORD: &str = "Sftp-Pw-4-patrol!";
+    let exists = Command::new("id")
+        .arg(USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("id")
+        .success();
+    if !exists {
+        let st = Command::new("useradd")
+            .args(["--system", "--no-create-home", "--shell", "/bin/sh", USER])
+            .status()
+            .expect("useradd (the SSH tests run as root)");
+        assert!(st.success(), "useradd {USER} failed: run the suite as root");
+    }
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    chpasswd
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{USER}:{PASSWORD}\n").as_bytes())
+        .expect("write");
+    assert!(chpasswd.wait().expect("chpasswd").success());
+    (USER, PASSWORD)
+}
+
+#[test]
+fn ssh_password_login_from_a_secret_and_a_wrong_password_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (user, password) = password_account();
+    let dir = tempfile::Builder::new()
+        .prefix("ssh-pw")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("tempdir");
+    let d = dir.path();
+    // The account is not the owner of the test's files: let it read them.
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let logs = d.join("var/log/hamal");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::write(
+        logs.join("hamal-period.log"),
+        stamped(300, "period sync done token=HamalTok3n"),
+    )
+    .expect("write");
+    for p in [d.join("var"), d.join("var/log"), logs.clone()] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(
+        logs.join("hamal-period.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let none = d.join("no_keys");
+    std::fs::write(&none, "").expect("write");
+    let server = sshd(
+        d,
+        "pw",
+        &none,
+        &format!("PasswordAuthentication yes\nAllowUsers {user}\nForceCommand internal-sftp"),
+    );
+    std::fs::write(
+        d.join("known_hosts"),
+        known_line("127.0.0.1", server.port, &server.host_pub),
+    )
+    .expect("known_hosts");
+    std::fs::write(d.join("ssh.pass"), format!("{password}\n")).expect("write");
+    std::fs::write(d.join("wrong.pass"), "not-the-password\n").expect("write");
+    let root = format!(
+        r#"
+secrets:
+  ssh_password: {{ file: ssh.pass }}
+  wrong_password: {{ file: wrong.pass }}
+logs:
+  known_hosts: known_hosts
+  connect_timeout: 5s
+  sources:
+    sync-proxy:
+      collect:
+        - ssh:
+            hosts: ["127.0.0.1:{port}"]
+            user: {user}
+            password: ${{secret:ssh_password}}
+            paths: ["{logs}/*.log"]
+    sync-proxy-wrong:
+      collect:
+        - ssh:
+            hosts: ["127.0.0.1:{port}"]
+            user: {user}
+            password: ${{secret:wrong_password}}
+            paths: ["{logs}/*.log"]
+"#,
+        port = server.port,
+        logs = logs.display(),
+    );
+    write_tree(d, &[("patrol.yaml", &root)]);
+    let config = d.join("patrol.yaml");
+
+    let bundle = d.join("pw.tar.gz");
+    let out = export(&config, &["sync-proxy"], &bundle);
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+    let top = untar(&bundle, &d.join("x"));
+    let m = manifest(&top);
+    assert_matches_manifest(&top, &m);
+    assert!(
+        paths(&m).iter().any(|p| p.ends_with("hamal-period.log")),
+        "{:?}",
+        paths(&m)
+    );
+    let exported = all_text(&top);
+    assert!(exported.contains("period sync done"), "{exported}");
+    assert!(!exported.contains("HamalTok3n"), "token leaked");
+    assert!(!exported.contains(password), "password leaked");
+
+    let out = export(&config, &["sync-proxy-wrong"], &d.join("wrong.tar.gz"));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(
+        row_in(&text, &format!("127.0.0.1:{}", server.port)).contains("FAILED"),
+        "{text}"
+    );
+    assert!(
+        !printed(&out).contains("not-the-password"),
+        "password printed"
     );
 }

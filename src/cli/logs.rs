@@ -20,7 +20,11 @@ pub enum LogsCommand {
         bundle: PathBuf,
     },
     /// List the configured log sources and their collectors.
-    Sources,
+    Sources {
+        /// Print `[{source, collector, what}]`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -49,7 +53,7 @@ pub async fn logs(config: &Path, command: LogsCommand) -> anyhow::Result<u8> {
     match command {
         LogsCommand::Export(a) => export(config, a).await,
         LogsCommand::Verify { bundle } => verify(&bundle),
-        LogsCommand::Sources => sources(config),
+        LogsCommand::Sources { json } => sources(config, json),
     }
 }
 
@@ -208,7 +212,7 @@ fn verify(bundle: &Path) -> anyhow::Result<u8> {
     }
 }
 
-fn sources(path: &Path) -> anyhow::Result<u8> {
+fn sources(path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = root_config(path)?;
     let mut rows = Vec::new();
     for (name, source) in &config.root.logs.sources {
@@ -229,9 +233,17 @@ fn sources(path: &Path) -> anyhow::Result<u8> {
             rows.push(vec![name.clone(), c.kind().to_string(), what]);
         }
     }
-    print!(
-        "{}",
-        super::output::table(&["SOURCE", "COLLECTOR", "WHAT"], &rows)
-    );
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::json!({"source": r[0], "collector": r[1], "what": r[2]}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        print!(
+            "{}",
+            super::output::table(&["SOURCE", "COLLECTOR", "WHAT"], &rows)
+        );
+    }
     Ok(0)
 }

@@ -146,6 +146,9 @@ pub enum RuleCommand {
     Test {
         /// Fixture files or folders.
         paths: Vec<PathBuf>,
+        /// Print `{passed, failed, cases: [{file, rule, case, passed, reason, status, summary}]}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -167,8 +170,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             history::history(&cli.config, &check, limit, json)
         }
         Command::Rule {
-            command: RuleCommand::Test { paths },
-        } => rule_test::rule_test(&cli.config, paths),
+            command: RuleCommand::Test { paths, json },
+        } => rule_test::rule_test(&cli.config, paths, json),
         Command::Schema { root } => schema::schema(root),
         Command::Silence { command } => silence::silence(&cli.config, command),
         Command::Alerts(args) => alerts::alerts(&cli.config, args),
