@@ -391,6 +391,46 @@ fn schedule_next_annotates_the_skipped_and_the_repeated_times() {
 }
 
 #[test]
+fn init_hyperbdr_adds_the_library_its_vars_and_private_secret_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let etc = dir.path().join("patrol");
+    let none = dir.path().join("none.yaml");
+    let o = patrol(&none, &["init", etc.to_str().expect("utf-8"), "--hyperbdr"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("secrets"), "{}", stdout(&o));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Every shipped HyperBDR check file and rule, byte for byte.
+    let mut shipped_checks = 0;
+    for f in std::fs::read_dir(repo.join("checks/hyperbdr")).expect("read_dir") {
+        let f = f.expect("entry").path();
+        let name = f.file_name().expect("name").to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&f).expect("read");
+        shipped_checks += text.lines().filter(|l| l.starts_with("id: ")).count();
+        assert_eq!(
+            std::fs::read_to_string(etc.join("checks.d/hyperbdr").join(&name)).expect(&name),
+            text
+        );
+    }
+    assert!(etc.join("rules/hyperbdr-console-services.rhai").is_file());
+    for secret in ["secrets/hyperbdr-password", "secrets/s3-secret-key"] {
+        let mode = std::fs::metadata(etc.join(secret))
+            .expect(secret)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{secret}");
+    }
+
+    let config = etc.join("patrol.yaml");
+    let v = patrol(&config, &["validate", "--json"]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    let v = json_of(&v);
+    assert_eq!(v["checks"], 6 + shipped_checks, "{v}");
+    let t = patrol(&config, &["rule", "test"]);
+    assert_eq!(t.status.code(), Some(0), "{}{}", stdout(&t), stderr(&t));
+}
+
+#[test]
 fn init_writes_a_configuration_that_validates_runs_and_is_not_overwritten() {
     let dir = tempfile::tempdir().expect("tempdir");
     let etc = dir.path().join("etc/patrol");

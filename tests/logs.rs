@@ -532,8 +532,6 @@ fn current_user() -> String {
 
 #[test]
 fn ssh_hosts_linux_and_windows_paths_bad_keys_and_silent_hosts() {
-    // The Windows-style server chroots into a folder of its own; sshd insists every folder
-    // above a chroot is root-owned and not writable by others, which /tmp is not.
     let dir = tempfile::Builder::new()
         .prefix("ssh-logs")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -567,7 +565,13 @@ fn ssh_hosts_linux_and_windows_paths_bad_keys_and_silent_hosts() {
 
     // A Windows host as OpenSSH for Windows shows it over SFTP: `/C:/Program Files (x86)/...`.
     // Here a real sshd chrooted into `win/` serves exactly those paths.
-    let win_root = d.join("win");
+    // sshd refuses a chroot below a folder others may write to (such as /tmp, where a
+    // checkout may live): the chroot gets a folder of its own under root-owned /run.
+    let win_dir = tempfile::Builder::new()
+        .prefix("patrol-test-win")
+        .tempdir_in("/run")
+        .expect("tempdir in /run (the SSH tests run as root)");
+    let win_root = win_dir.path().join("win");
     let win_log = win_root.join("C:/Program Files (x86)/DiskSync-Agent/log");
     std::fs::create_dir_all(&win_log).expect("mkdir");
     std::fs::write(

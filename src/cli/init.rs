@@ -20,6 +20,61 @@ pub struct InitArgs {
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,
+    /// Also write the HyperBDR daily O&M library (`checks.d/hyperbdr/`, `rules/hyperbdr-*`),
+    /// the variables it reads and two secret files to fill in.
+    #[arg(long)]
+    pub hyperbdr: bool,
+}
+
+/// The HyperBDR library as shipped in this repository.
+static HYPERBDR_CHECKS: include_dir::Dir<'_> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/checks/hyperbdr");
+static RULES: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/rules");
+
+/// Added to the root config by `--hyperbdr`: what the HyperBDR checks read.
+const HYPERBDR_VARS: &str = r#"
+  # HyperBDR console (checks.d/hyperbdr, catalogue: checks/README.md in the repository)
+  hyperbdr_url: https://CONSOLE:10443        # the console's API base URL
+  hyperbdr_username: ops
+  # Network paths tested from this machine (checks tagged `local`):
+  hyperbdr_console_host: CONSOLE             # ports 10443 (control) and 30080 (download)
+  hyperbdr_object_storage_host: OBJECT-STORAGE-HOST   # port 443
+  hyperbdr_gateway_host: GATEWAY-HOST        # the cloud sync gateway (HyperGate)
+  hyperbdr_ping_host: GATEWAY-HOST           # ICMP target on the DR side
+  hyperbdr_log_root: ""                      # prefix of the components' log paths ("" beside them)
+  # The backup bucket for the live key check and the sample restore (both shipped disabled):
+  s3_endpoint: https://OBJECT-STORAGE-HOST
+  s3_region: us-east-1
+  s3_bucket: BUCKET
+  s3_access_key: ACCESS-KEY-ID
+  sample_restore_prefix: backup/
+"#;
+
+const HYPERBDR_SECRETS: &str = r#"secrets:
+  # Written by `patrol init --hyperbdr` with a placeholder (mode 0600): put the real values in.
+  hyperbdr_password: { file: secrets/hyperbdr-password }
+  s3_secret_key: { file: secrets/s3-secret-key }
+"#;
+
+/// The HyperBDR files `--hyperbdr` adds: (path under DIR, content).
+fn hyperbdr_files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for f in HYPERBDR_CHECKS.files() {
+        if let Some(text) = f.contents_utf8() {
+            files.push((
+                format!("checks.d/hyperbdr/{}", f.path().display()),
+                text.to_string(),
+            ));
+        }
+    }
+    for f in RULES.files() {
+        let name = f.path().display().to_string();
+        if let (true, Some(text)) = (name.starts_with("hyperbdr-"), f.contents_utf8()) {
+            files.push((format!("rules/{name}"), text.to_string()));
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The shipped generic checks and rules: (path under DIR, content).
@@ -138,12 +193,34 @@ pub fn init(a: InitArgs) -> anyhow::Result<u8> {
     let root = ROOT
         .replace("{store}", &yaml_str(&a.store.to_string_lossy()))
         .replace("{timezone}", &yaml_str(&a.timezone));
+    let root = if a.hyperbdr {
+        root.replace(
+            "  log_glob: /var/log/*.log   # ${var:log_glob} in checks.d/logs.yaml\n",
+            &format!(
+                "  log_glob: /var/log/*.log   # ${{var:log_glob}} in checks.d/logs.yaml\n{}",
+                HYPERBDR_VARS.trim_start_matches('\n')
+            ),
+        )
+        .replace("secrets: {}\n", HYPERBDR_SECRETS)
+    } else {
+        root
+    };
     let mut files: Vec<(String, String)> = vec![("patrol.yaml".into(), root)];
     files.extend(
         FILES
             .iter()
             .map(|(p, c)| ((*p).to_string(), (*c).to_string())),
     );
+    let secret_files = [
+        "secrets/hyperbdr-password".to_string(),
+        "secrets/s3-secret-key".to_string(),
+    ];
+    if a.hyperbdr {
+        files.extend(hyperbdr_files());
+        for path in &secret_files {
+            files.push((path.clone(), "CHANGE-ME\n".to_string()));
+        }
+    }
     let existing: Vec<String> = files
         .iter()
         .filter(|(p, _)| a.dir.join(p).exists())
@@ -157,21 +234,33 @@ pub fn init(a: InitArgs) -> anyhow::Result<u8> {
     }
     for (rel, content) in &files {
         write(&a.dir.join(rel), content)?;
+        if secret_files.contains(rel) {
+            use std::os::unix::fs::PermissionsExt;
+            let path = a.dir.join(rel);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| anyhow::anyhow!("chmod 600 {}: {e}", path.display()))?;
+        }
     }
     let config = a.dir.join("patrol.yaml");
     println!(
         "wrote {} files to {}:\n  patrol.yaml, checks.d/ ({} check files), rules/ ({} files)",
         files.len(),
         a.dir.display(),
-        FILES
+        files
             .iter()
             .filter(|(p, _)| p.starts_with("checks.d/"))
             .count(),
-        FILES
+        files
             .iter()
             .filter(|(p, _)| p.starts_with("rules/"))
             .count(),
     );
+    if a.hyperbdr {
+        println!(
+            "HyperBDR: set the hyperbdr_* and s3_* vars in patrol.yaml, and the secrets in {}",
+            a.dir.join("secrets").display()
+        );
+    }
     println!(
         "next:\n  patrol --config {0} validate\n  patrol --config {0} run --all\n  patrol --config {0} daemon",
         config.display()
