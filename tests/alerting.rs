@@ -6,7 +6,7 @@ mod common;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use common::{stdout, write_tree};
+use common::{free_port, stdout, write_tree};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,14 +76,6 @@ fn start_receiver(shared: Shared, port: u16) -> u16 {
     });
     rx.recv_timeout(Duration::from_secs(10))
         .expect("receiver started")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn setup(dir: &Path, port: u16) -> PathBuf {

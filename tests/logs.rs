@@ -4,7 +4,7 @@
 //! tampered bundle.
 
 mod common;
-use common::{patrol, stdout, write_tree};
+use common::{free_port, patrol, stdout, write_tree};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -442,14 +442,6 @@ impl Drop for Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn keygen(path: &Path) {

@@ -4,6 +4,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A loopback port that was free a moment ago (for servers started as child processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 pub fn patrol(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_patrol"))
         .arg("--config")
