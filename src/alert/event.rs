@@ -87,3 +87,13 @@ pub struct AlertEvent {
     pub url: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// A stable, short id of a check (FNV-1a, hex): the same across restarts and versions.
+pub fn fingerprint(check_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in check_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -3,7 +3,6 @@
 
 pub mod channel;
 pub mod channels;
-pub mod dispatch;
 pub mod email;
 pub mod email_render;
 pub mod event;

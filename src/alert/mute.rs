@@ -2,23 +2,13 @@
 
 use super::policy::Hold;
 use crate::config::{MaintenanceWindow, Weekday};
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 
-/// A one-off silence (`patrol silence add`), stored in the database.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Silence {
-    pub id: i64,
-    /// The check it applies to, or None with a tag.
-    pub check: Option<String>,
-    pub tag: Option<String>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: String,
-    pub created_by: String,
-}
+/// A one-off silence (`patrol silence add`); the store keeps it.
+pub use crate::store::Silence;
 
 impl Silence {
+    /// Whether the silence covers the check (by id or tag) at `at`.
     pub fn matches(&self, check_id: &str, tags: &[String], at: DateTime<Utc>) -> bool {
         let target = match (&self.check, &self.tag) {
             (Some(c), _) => c == check_id,
@@ -27,12 +17,6 @@ impl Silence {
         };
         target && self.starts_at <= at && at < self.ends_at
     }
-}
-
-/// Parses `HH:MM` of a maintenance window.
-pub fn parse_start(s: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M")
-        .map_err(|_| format!("invalid start time {s:?}: write HH:MM, e.g. 02:30"))
 }
 
 fn weekday_matches(days: &[Weekday], d: chrono::Weekday) -> bool {
@@ -54,9 +38,7 @@ fn weekday_matches(days: &[Weekday], d: chrono::Weekday) -> bool {
 /// Whether the window is open at `at`. Windows are anchored to local wall-clock time in their
 /// zone; one that opens in a DST gap opens at the first instant after it.
 pub fn window_open(w: &MaintenanceWindow, default_zone: chrono_tz::Tz, at: DateTime<Utc>) -> bool {
-    let Ok(start) = parse_start(&w.start) else {
-        return false;
-    };
+    let start = w.start.time();
     let zone = w.timezone.map(|z| z.0).unwrap_or(default_zone);
     let local = at.with_timezone(&zone);
     let length = Duration::from_std(w.duration.as_duration()).unwrap_or_default();
@@ -115,7 +97,7 @@ mod tests {
         MaintenanceWindow {
             name: "patching".into(),
             days,
-            start: start.into(),
+            start: start.parse().expect("start"),
             duration: Dur::secs(hours * 3600),
             timezone: Some(crate::config::Zone(zone.parse().expect("zone"))),
             checks: vec![],

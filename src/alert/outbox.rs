@@ -250,7 +250,7 @@ pub fn group_id(events: &[AlertEvent]) -> String {
     }
     let mut ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     ids.sort_unstable();
-    format!("group-{}", super::dispatch::fingerprint(&ids.join(",")))
+    format!("group-{}", super::event::fingerprint(&ids.join(",")))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //!   else until it settles; then the normal rules resume (a firing if it settled bad, a
 //!   resolve if it settled OK after a sent firing).
 
+use crate::config::{AlertingPolicy, Dur};
 use crate::status::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,26 @@ pub struct PolicyConfig {
     pub flap_window: usize,
     pub flap_high: f64,
     pub flap_low: f64,
+}
+
+impl From<&AlertingPolicy> for PolicyConfig {
+    /// The pure policy's view of a check's alerting configuration.
+    fn from(p: &AlertingPolicy) -> Self {
+        PolicyConfig {
+            after: p.after.n,
+            of: p.after.of,
+            recover_after: p.recover_after.max(1),
+            repeat: p.repeat.map(Dur::as_duration),
+            send_resolved: p.send_resolved,
+            flap_window: if p.flapping.enabled {
+                p.flapping.window
+            } else {
+                0
+            },
+            flap_high: p.flapping.high,
+            flap_low: p.flapping.low,
+        }
+    }
 }
 
 impl Default for PolicyConfig {
@@ -423,33 +444,6 @@ fn change_ratio(recent: &VecDeque<bool>, window: usize) -> f64 {
     changes as f64 / (n - 1) as f64
 }
 
-/// Parses `after` as written in a check file: `3` or `"3 of 5"`.
-pub fn parse_after(text: &str) -> Result<(u32, u32), String> {
-    let t = text.trim();
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| format!("invalid `after` {text:?}: write a number like 3 or \"3 of 5\""))
-    };
-    match t.split_once(" of ") {
-        Some((n, m)) => {
-            let (n, m) = (parse(n)?, parse(m)?);
-            if n > m {
-                return Err(format!(
-                    "invalid `after` {text:?}: {n} of {m} can never happen"
-                ));
-            }
-            Ok((n, m))
-        }
-        None => {
-            let n = parse(t)?;
-            Ok((n, n))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,10 +536,6 @@ mod tests {
             &plain(&[(0, Warning), (1, Ok), (2, Warning), (3, Ok), (4, Warning)]),
         );
         assert_eq!(sent, vec![(4, EventKind::Firing, Warning)]);
-        assert_eq!(parse_after("3 of 5"), Result::Ok((3, 5)));
-        assert_eq!(parse_after("2"), Result::Ok((2, 2)));
-        assert!(parse_after("5 of 3").is_err());
-        assert!(parse_after("zero").is_err());
     }
 
     #[test]

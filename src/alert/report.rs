@@ -8,10 +8,9 @@
 //! the sections are a text table in `result.output_tail`, the counts are `result.metrics`
 //! and the lists are `result.facts` (for webhook receivers).
 
-use super::dispatch::fingerprint;
+use super::event::fingerprint;
 use super::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
-use crate::app::App;
-use crate::config::Check;
+use crate::config::{Check, Config};
 use crate::status::Status;
 use crate::store::{
     CheckState, OutboxFilter, OutboxItem, OutboxRow, OutboxState, Store, StoreError,
@@ -20,9 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// The id of the pseudo-check a report is about.
 pub const REPORT_CHECK_ID: &str = "patrol-report";
@@ -38,8 +35,8 @@ const OVERDUE_SLACK: Duration = Duration::from_secs(60);
 const MAX_FAILED_LISTED: usize = 20;
 
 /// The zone the report is scheduled and dated in: `report.timezone`, else the root zone.
-pub fn report_zone(app: &App) -> chrono_tz::Tz {
-    let root = &app.config.root;
+pub fn report_zone(config: &Config) -> chrono_tz::Tz {
+    let root = &config.root;
     root.report
         .as_ref()
         .and_then(|r| r.timezone)
@@ -48,7 +45,7 @@ pub fn report_zone(app: &App) -> chrono_tz::Tz {
 
 /// Builds the report of the period `since`..`now`.
 pub fn build_report(
-    app: &App,
+    config: &Config,
     store: &Store,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -58,8 +55,7 @@ pub fn build_report(
         .into_iter()
         .map(|s| (s.check_id.clone(), s))
         .collect();
-    let checks: Vec<&Check> = app
-        .config
+    let checks: Vec<&Check> = config
         .checks
         .iter()
         .map(AsRef::as_ref)
@@ -128,8 +124,8 @@ pub fn build_report(
         overdue.len(),
     );
 
-    let zone = report_zone(app);
-    let redactor = &app.config.redactor;
+    let zone = report_zone(config);
+    let redactor = &config.redactor;
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -263,7 +259,7 @@ pub fn build_report(
         ),
     );
 
-    let root = &app.config.root;
+    let root = &config.root;
     let period = humantime::format_duration(Duration::from_secs(
         (now - since).to_std().unwrap_or_default().as_secs(),
     ));
@@ -312,10 +308,12 @@ pub fn build_report(
 }
 
 /// One outbox item per report channel.
-pub fn outbox_items(app: &App, event: &AlertEvent) -> Result<Vec<OutboxItem>, serde_json::Error> {
+pub fn outbox_items(
+    config: &Config,
+    event: &AlertEvent,
+) -> Result<Vec<OutboxItem>, serde_json::Error> {
     let json = serde_json::to_value(event)?;
-    Ok(app
-        .config
+    Ok(config
         .root
         .report
         .iter()
@@ -329,67 +327,6 @@ pub fn outbox_items(app: &App, event: &AlertEvent) -> Result<Vec<OutboxItem>, se
             event: json.clone(),
         })
         .collect())
-}
-
-/// The daemon's report loop: at every fire time of `report.schedule` (in [`report_zone`]),
-/// builds the report of the period since the previous one (at start-up: one period back)
-/// and queues it for every report channel; the delivery worker sends it. Follows reloads
-/// through `app`; ends when its sender is dropped.
-pub async fn run_reports(store: Arc<Store>, mut app: watch::Receiver<Arc<App>>) {
-    // The end of the period of the previous report; kept across reloads.
-    let mut last: Option<DateTime<Utc>> = None;
-    loop {
-        let current = app.borrow_and_update().clone();
-        let Some(cfg) = current.config.root.report.clone() else {
-            // No report configured: wait for a reload that may add one.
-            if app.changed().await.is_err() {
-                return;
-            }
-            continue;
-        };
-        let zone = report_zone(&current);
-        let Some(at) = cfg.schedule.next_after(Utc::now(), &zone) else {
-            tracing::warn!(schedule = %cfg.schedule, "the report schedule never fires again");
-            if app.changed().await.is_err() {
-                return;
-            }
-            continue;
-        };
-        // In steps of at most a minute, re-reading the wall clock (as the check scheduler).
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
-        tokio::select! {
-            changed = app.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                continue;
-            }
-            _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
-        }
-        let now = Utc::now();
-        if now < at {
-            continue;
-        }
-        let period = chrono::Duration::from_std(cfg.schedule.nominal_period()).unwrap_or_default();
-        let since = last.unwrap_or(now - period);
-        let (a, s) = (current.clone(), store.clone());
-        let queued = tokio::task::spawn_blocking(move || -> Result<(String, usize), String> {
-            let event = build_report(&a, &s, since, now).map_err(|e| e.to_string())?;
-            let items = outbox_items(&a, &event).map_err(|e| e.to_string())?;
-            s.enqueue(&items).map_err(|e| e.to_string())?;
-            Ok((event.result.summary, items.len()))
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-        match queued {
-            Ok((summary, channels)) => {
-                tracing::info!(channels, %summary, "report queued");
-                last = Some(now);
-            }
-            Err(e) => tracing::error!(error = %e, "the report could not be built or queued"),
-        }
-    }
 }
 
 /// Why a check did not run when it should have, if so: its schedule wanted a run (after its
@@ -494,7 +431,7 @@ mod tests {
         )
     }
 
-    fn app(dir: &Path) -> App {
+    fn app(dir: &Path) -> Config {
         write(
             dir,
             "patrol.yaml",
@@ -514,9 +451,9 @@ mod tests {
         ]
         .join("---\n");
         write(dir, "checks/all.yaml", &checks);
-        let (app, problems) = App::load(&dir.join("patrol.yaml")).expect("config loads");
-        assert!(problems.is_empty(), "{problems:?}");
-        app
+        let loaded = crate::config::load(&dir.join("patrol.yaml")).expect("config loads");
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        loaded.config
     }
 
     fn run(id: &str, at: DateTime<Utc>, status: Status, summary: &str) -> RunRecord {
@@ -649,7 +586,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), "patrol.yaml", "store: { path: patrol.db }\n");
         write(dir.path(), "checks/a.yaml", &check("a", "every 1h", ""));
-        let (app, _) = App::load(&dir.path().join("patrol.yaml")).expect("config loads");
+        let app = crate::config::load(&dir.path().join("patrol.yaml"))
+            .expect("config loads")
+            .config;
         let store = Store::open(&dir.path().join("patrol.db")).expect("store");
         let now = Utc::now();
         store

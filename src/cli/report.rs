@@ -37,7 +37,7 @@ pub async fn report(config: &Path, a: ReportArgs) -> anyhow::Result<u8> {
     };
     let now = Utc::now();
     let since = now - chrono::Duration::from_std(period)?;
-    let event = build_report(&app, &store, since, now)?;
+    let event = build_report(&app.config, &store, since, now)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&event)?);
     } else {

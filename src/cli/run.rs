@@ -1,7 +1,7 @@
 use super::output::{duration_ms, one_line, table};
 use crate::app::App;
 use crate::config::Check;
-use crate::runner;
+use crate::pipeline::{self, Alerting};
 use crate::status::Status;
 use crate::store::{RunRecord, Store, Trigger};
 use anyhow::Context;
@@ -64,9 +64,18 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
                 let app = &app;
                 let store = &store;
                 async move {
-                    let r = runner::execute(app, store, check, Trigger::Manual, None)
-                        .await
-                        .map_err(anyhow::Error::from);
+                    // A try-out: recorded, but no alert policy and no notifications.
+                    let r = pipeline::run(
+                        app,
+                        store,
+                        check,
+                        Trigger::Manual,
+                        None,
+                        Alerting::RecordOnly,
+                    )
+                    .await
+                    .map(|outcome| outcome.record)
+                    .map_err(anyhow::Error::from);
                     (i, r)
                 }
             })

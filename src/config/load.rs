@@ -7,7 +7,8 @@ use super::model::{AlertingPolicy, CheckDef, RootConfig, SecretSource};
 use super::types::Misfire;
 use crate::redact::Redactor;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use serde_saphyr::Spanned;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,8 +107,37 @@ pub fn load_root_only(
     } else {
         serde_saphyr::from_str(&text).map_err(|e| vec![yaml_diagnostic(path, &e, 0)])?
     };
+    let ctx = read_secrets(&prelude, &base_dir, path, &text, &mut problems);
+    let redactor = Redactor::new(ctx.secrets.values().cloned());
+    let root: RootConfig = if text.trim().is_empty() {
+        RootConfig::default()
+    } else {
+        match with_context(&ctx, || serde_saphyr::from_str(&text)) {
+            Ok(root) => root,
+            Err(e) => {
+                // Keep what was found before (a secret that could not be read explains a
+                // `${secret:...}` that fails here).
+                problems.push(yaml_diagnostic(path, &e, 0));
+                return Err(problems);
+            }
+        }
+    };
+    check_root(&root, path, &text, &mut problems);
+    CONTEXT_CACHE.with(|c| *c.borrow_mut() = Some(ctx));
+    Ok((root, base_dir, redactor, problems))
+}
+
+/// Reads every secret of the root config into the interpolation context; a secret that
+/// cannot be read is a problem at its line, and `${secret:...}` of it fails later.
+fn read_secrets(
+    prelude: &RootPrelude,
+    base_dir: &Path,
+    path: &Path,
+    text: &str,
+    problems: &mut Vec<Diagnostic>,
+) -> InterpContext {
     let mut secrets = BTreeMap::new();
-    let mut unavailable = std::collections::BTreeSet::new();
+    let mut unavailable = BTreeSet::new();
     for (name, source) in &prelude.secrets {
         let value = match source {
             SecretSource::Env(var) => std::env::var(var)
@@ -125,32 +155,22 @@ pub fn load_root_only(
                 secrets.insert(name.clone(), v);
             }
             Err(msg) => {
-                let line = find_key_line(&text, name);
+                let line = find_key_line(text, name);
                 problems.push(Diagnostic::new(path, line, 1, msg));
                 unavailable.insert(name.clone());
             }
         }
     }
-    let redactor = Redactor::new(secrets.values().cloned());
-    let ctx = InterpContext {
+    InterpContext {
         vars: prelude.vars.clone(),
         secrets,
         unavailable,
-        base_dir: base_dir.clone(),
-    };
-    let root: RootConfig = if text.trim().is_empty() {
-        RootConfig::default()
-    } else {
-        match with_context(&ctx, || serde_saphyr::from_str(&text)) {
-            Ok(root) => root,
-            Err(e) => {
-                // Keep what was found before (a secret that could not be read explains a
-                // `${secret:...}` that fails here).
-                problems.push(yaml_diagnostic(path, &e, 0));
-                return Err(problems);
-            }
-        }
-    };
+        base_dir: base_dir.to_path_buf(),
+    }
+}
+
+/// What serde cannot check in the root config: channel names that must exist, and limits.
+fn check_root(root: &RootConfig, path: &Path, text: &str, problems: &mut Vec<Diagnostic>) {
     let known = |name: &String| root.channels.contains_key(name);
     let mut refs: Vec<(&str, &String)> = Vec::new();
     refs.extend(root.alerting.channels.iter().map(|c| ("alerting", c)));
@@ -164,32 +184,20 @@ pub fn load_root_only(
         if !known(name) {
             problems.push(Diagnostic::new(
                 path,
-                find_key_line(&text, section),
+                find_key_line(text, section),
                 1,
                 format!("{section}: unknown channel `{name}` (define it under `channels:`)"),
-            ));
-        }
-    }
-    for w in &root.maintenance {
-        if let Err(msg) = crate::alert::mute::parse_start(&w.start) {
-            problems.push(Diagnostic::new(
-                path,
-                find_key_line(&text, "maintenance"),
-                1,
-                format!("maintenance `{}`: {msg}", w.name),
             ));
         }
     }
     if root.concurrency == 0 {
         problems.push(Diagnostic::new(
             path,
-            find_key_line(&text, "concurrency"),
+            find_key_line(text, "concurrency"),
             1,
             "concurrency must be at least 1",
         ));
     }
-    CONTEXT_CACHE.with(|c| *c.borrow_mut() = Some(ctx));
-    Ok((root, base_dir, redactor, problems))
 }
 
 thread_local! {
@@ -206,7 +214,45 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         .unwrap_or_default();
 
     let rules = discover_rules(&root, &base_dir, path, &mut problems);
+    let files = check_files(&root, &base_dir, path, &mut problems);
+    let parsed = parse_check_files(&files, &ctx, &mut problems);
+    let (defs, ids) = unique_ids(parsed, &mut problems);
+    let checks = defs
+        .into_iter()
+        .filter_map(|doc| resolve_check(doc, &root, &rules, &ids, &mut problems))
+        .collect();
 
+    Ok(Loaded {
+        config: Config {
+            root,
+            path: path.to_path_buf(),
+            base_dir,
+            checks,
+            rules,
+            redactor,
+        },
+        problems,
+    })
+}
+
+/// One check document as read: its definition, its file, and the number of lines before
+/// the document in that file (document line 1 is file line `offset + 1`).
+struct CheckDoc {
+    def: CheckDef,
+    file: PathBuf,
+    offset: usize,
+    /// The file line of its `id:` (set once the id is known to be unique).
+    line: usize,
+}
+
+/// The check files the root config names: its `checks:` files, and the `*.yaml`/`*.yml`
+/// under its `checks:` folders.
+fn check_files(
+    root: &RootConfig,
+    base_dir: &Path,
+    path: &Path,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in &root.checks {
         let full = base_dir.join(entry);
@@ -223,10 +269,18 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             ));
         }
     }
+    files
+}
 
-    // Parse every document of every file.
-    let mut parsed: Vec<(CheckDef, PathBuf, usize)> = Vec::new();
-    for file in &files {
+/// Parses every document of every check file; a document serde rejects, or whose probe
+/// rejects its own configuration, is a problem and left out.
+fn parse_check_files(
+    files: &[PathBuf],
+    ctx: &InterpContext,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<CheckDoc> {
+    let mut parsed = Vec::new();
+    for file in files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
@@ -241,10 +295,10 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             }) {
                 continue;
             }
-            match with_context(&ctx, || serde_saphyr::from_str::<CheckDef>(&chunk)) {
+            match with_context(ctx, || serde_saphyr::from_str::<CheckDef>(&chunk)) {
                 Ok(def) => {
-                    // Rules serde cannot express (one of two fields) are checked here.
-                    if let Err(msg) = probe_problem(&def.probe) {
+                    // Rules serde cannot express (one of two fields) are the probe's own.
+                    if let Err(msg) = def.probe.validate() {
                         let line = chunk
                             .lines()
                             .position(|l| l.starts_with("probe:"))
@@ -253,23 +307,35 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
                         problems.push(Diagnostic::new(file, line, 1, format!("probe: {msg}")));
                         continue;
                     }
-                    parsed.push((def, file.clone(), offset))
+                    parsed.push(CheckDoc {
+                        def,
+                        file: file.clone(),
+                        offset,
+                        line: 0,
+                    })
                 }
                 Err(e) => problems.push(yaml_diagnostic(file, &e, offset)),
             }
         }
     }
+    parsed
+}
 
-    // Cross-document checks: ids, rules, dependencies.
+/// Keeps the documents with a valid id not seen before; returns them and where each id was
+/// first defined.
+fn unique_ids(
+    parsed: Vec<CheckDoc>,
+    problems: &mut Vec<Diagnostic>,
+) -> (Vec<CheckDoc>, HashMap<String, (PathBuf, usize)>) {
     let mut first_seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut ok_defs = Vec::new();
-    for (def, file, offset) in parsed {
-        let loc = def.id.referenced;
-        let (line, col) = (loc.line() as usize + offset, loc.column() as usize);
-        let id = def.id.value.clone();
+    for mut doc in parsed {
+        let loc = doc.def.id.referenced;
+        let (line, col) = (loc.line() as usize + doc.offset, loc.column() as usize);
+        let id = doc.def.id.value.clone();
         if !valid_id(&id) {
             problems.push(Diagnostic::new(
-                &file,
+                &doc.file,
                 line,
                 col,
                 format!("invalid check id {id:?}: use letters, digits, `-`, `_` and `.`"),
@@ -278,7 +344,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         }
         if let Some((f, l)) = first_seen.get(&id) {
             problems.push(Diagnostic::new(
-                &file,
+                &doc.file,
                 line,
                 col,
                 format!(
@@ -288,138 +354,155 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             ));
             continue;
         }
-        first_seen.insert(id.clone(), (file.clone(), line));
-        ok_defs.push((def, file, offset, line));
+        first_seen.insert(id, (doc.file.clone(), line));
+        doc.line = line;
+        ok_defs.push(doc);
     }
+    (ok_defs, first_seen)
+}
 
-    let mut checks = Vec::new();
-    for (def, file, offset, line) in ok_defs {
-        let mut bad = false;
-        let rule = match &def.rule {
-            None => None,
-            Some(spanned) => {
-                let text = spanned.value.clone();
-                if looks_like_rule_name(&text) {
-                    let name = text.trim().trim_end_matches(".rhai").to_string();
-                    if rules.contains_key(&name) {
-                        Some(RuleRef::Named(name))
-                    } else {
-                        let loc = spanned.referenced;
-                        let known: Vec<&str> = rules.keys().map(String::as_str).collect();
-                        problems.push(Diagnostic::new(
-                            &file,
-                            loc.line() as usize + offset,
-                            loc.column() as usize,
-                            format!(
-                                "unknown rule `{name}` (no {name}.rhai in the rules folders; known: {})",
-                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                            ),
-                        ));
-                        bad = true;
-                        None
-                    }
-                } else {
-                    let loc = spanned.referenced;
-                    // A block scalar (`rule: |`) starts on the line after its indicator.
-                    let file_text = std::fs::read_to_string(&file).unwrap_or_default();
-                    let indicator = file_text
-                        .lines()
-                        .nth((loc.line() as usize + offset).saturating_sub(1))
-                        .map(|l| {
-                            let rest = l
-                                .get((loc.column() as usize).saturating_sub(1)..)
-                                .unwrap_or("");
-                            rest.starts_with('|') || rest.starts_with('>')
-                        })
-                        .unwrap_or(false);
-                    let line_offset = loc.line() as usize + offset - usize::from(!indicator);
-                    Some(RuleRef::Inline {
-                        script: text,
-                        file: file.clone(),
-                        line_offset,
-                    })
-                }
-            }
-        };
-        if let Some(channels) = &def.alerting.channels {
-            for name in channels.iter().filter(|c| !root.channels.contains_key(*c)) {
-                problems.push(Diagnostic::new(
-                    &file,
-                    line,
-                    1,
-                    format!(
-                        "check `{}`: alerting names unknown channel `{name}`",
-                        def.id.value
-                    ),
-                ));
+/// A check document with its references resolved (rule, channels, log sources,
+/// dependencies) and the root's defaults applied; `None` after reporting a problem.
+fn resolve_check(
+    doc: CheckDoc,
+    root: &RootConfig,
+    rules: &BTreeMap<String, RuleSource>,
+    ids: &HashMap<String, (PathBuf, usize)>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Arc<Check>> {
+    let CheckDoc {
+        def,
+        file,
+        offset,
+        line,
+    } = doc;
+    let mut bad = false;
+    let rule = match &def.rule {
+        None => None,
+        Some(spanned) => match resolve_rule(spanned, &file, offset, rules) {
+            Ok(rule) => Some(rule),
+            Err(d) => {
+                problems.push(d);
                 bad = true;
+                None
             }
-        }
-        for name in def
-            .on_failure
-            .export_logs
-            .iter()
-            .filter(|s| !root.logs.sources.contains_key(*s))
-        {
+        },
+    };
+    if let Some(channels) = &def.alerting.channels {
+        for name in channels.iter().filter(|c| !root.channels.contains_key(*c)) {
             problems.push(Diagnostic::new(
                 &file,
                 line,
                 1,
                 format!(
-                    "check `{}`: on_failure.export_logs names unknown log source `{name}` (define it under `logs: sources:`)",
+                    "check `{}`: alerting names unknown channel `{name}`",
                     def.id.value
                 ),
             ));
             bad = true;
         }
-        for dep in &def.depends_on {
-            if !first_seen.contains_key(&dep.value) {
-                let loc = dep.referenced;
-                problems.push(Diagnostic::new(
-                    &file,
-                    loc.line() as usize + offset,
-                    loc.column() as usize,
-                    format!("depends_on names unknown check `{}`", dep.value),
-                ));
-                bad = true;
-            }
-        }
-        if bad {
-            continue;
-        }
-        let zone = def.timezone.unwrap_or(root.timezone).0;
-        let misfire = def.misfire.unwrap_or_else(|| {
-            if def.schedule.nominal_period() >= Duration::from_secs(86_400) {
-                Misfire::RunOnce
-            } else {
-                Misfire::Skip
-            }
-        });
-        let alerting = root.alerting.with(&def.alerting);
-        checks.push(Arc::new(Check {
-            id: def.id.value.clone(),
-            name: def.name.clone().unwrap_or_else(|| def.id.value.clone()),
-            file,
-            line,
-            zone,
-            misfire,
-            rule,
-            alerting,
-            depends_on: def.depends_on.iter().map(|d| d.value.clone()).collect(),
-            def,
-        }));
     }
+    for name in def
+        .on_failure
+        .export_logs
+        .iter()
+        .filter(|s| !root.logs.sources.contains_key(*s))
+    {
+        problems.push(Diagnostic::new(
+            &file,
+            line,
+            1,
+            format!(
+                "check `{}`: on_failure.export_logs names unknown log source `{name}` (define it under `logs: sources:`)",
+                def.id.value
+            ),
+        ));
+        bad = true;
+    }
+    for dep in &def.depends_on {
+        if !ids.contains_key(&dep.value) {
+            let loc = dep.referenced;
+            problems.push(Diagnostic::new(
+                &file,
+                loc.line() as usize + offset,
+                loc.column() as usize,
+                format!("depends_on names unknown check `{}`", dep.value),
+            ));
+            bad = true;
+        }
+    }
+    if bad {
+        return None;
+    }
+    let zone = def.timezone.unwrap_or(root.timezone).0;
+    let misfire = def.misfire.unwrap_or_else(|| {
+        if def.schedule.nominal_period() >= Duration::from_secs(86_400) {
+            Misfire::RunOnce
+        } else {
+            Misfire::Skip
+        }
+    });
+    let alerting = root.alerting.with(&def.alerting);
+    Some(Arc::new(Check {
+        id: def.id.value.clone(),
+        name: def.name.clone().unwrap_or_else(|| def.id.value.clone()),
+        file,
+        line,
+        zone,
+        misfire,
+        rule,
+        alerting,
+        depends_on: def.depends_on.iter().map(|d| d.value.clone()).collect(),
+        def,
+    }))
+}
 
-    Ok(Loaded {
-        config: Config {
-            root,
-            path: path.to_path_buf(),
-            base_dir,
-            checks,
-            rules,
-            redactor,
-        },
-        problems,
+/// A check's `rule:`: the name of a rule file (which must exist), or an inline script.
+fn resolve_rule(
+    spanned: &Spanned<String>,
+    file: &Path,
+    offset: usize,
+    rules: &BTreeMap<String, RuleSource>,
+) -> Result<RuleRef, Diagnostic> {
+    let text = spanned.value.clone();
+    let loc = spanned.referenced;
+    if looks_like_rule_name(&text) {
+        let name = text.trim().trim_end_matches(".rhai").to_string();
+        if rules.contains_key(&name) {
+            return Ok(RuleRef::Named(name));
+        }
+        let known: Vec<&str> = rules.keys().map(String::as_str).collect();
+        return Err(Diagnostic::new(
+            file,
+            loc.line() as usize + offset,
+            loc.column() as usize,
+            format!(
+                "unknown rule `{name}` (no {name}.rhai in the rules folders; known: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    // A block scalar (`rule: |`) starts on the line after its indicator.
+    let file_text = std::fs::read_to_string(file).unwrap_or_default();
+    let indicator = file_text
+        .lines()
+        .nth((loc.line() as usize + offset).saturating_sub(1))
+        .map(|l| {
+            let rest = l
+                .get((loc.column() as usize).saturating_sub(1)..)
+                .unwrap_or("");
+            rest.starts_with('|') || rest.starts_with('>')
+        })
+        .unwrap_or(false);
+    let line_offset = loc.line() as usize + offset - usize::from(!indicator);
+    Ok(RuleRef::Inline {
+        script: text,
+        file: file.to_path_buf(),
+        line_offset,
     })
 }
 
@@ -570,14 +653,6 @@ fn clean_message(msg: &str) -> String {
     m
 }
 
-fn probe_problem(probe: &crate::probe::ProbeSpec) -> Result<(), String> {
-    match probe {
-        crate::probe::ProbeSpec::Command(c) => c.validate(),
-        crate::probe::ProbeSpec::Hyperbdr(h) => h.validate(),
-        _ => Ok(()),
-    }
-}
-
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -605,6 +680,32 @@ fn find_key_line(text: &str, key: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_values_are_rejected_where_they_are_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("patrol.yaml");
+        std::fs::write(
+            &path,
+            "maintenance:\n  - name: patching\n    start: \"25:00\"\n    duration: 1h\n",
+        )
+        .expect("write");
+        let problems = load_root_only(&path).expect_err("bad start");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].line, problems[0].column), (3, 12));
+        assert_eq!(
+            problems[0].message,
+            "invalid start time \"25:00\": write HH:MM, e.g. 02:30"
+        );
+
+        std::fs::write(&path, "alerting:\n  after: \"5 of 3\"\n").expect("write");
+        let problems = load_root_only(&path).expect_err("bad after");
+        assert_eq!((problems[0].line, problems[0].column), (2, 10));
+        assert_eq!(
+            problems[0].message,
+            "invalid `after` \"5 of 3\": 5 of 3 can never happen"
+        );
+    }
 
     #[test]
     fn splits_documents_keeping_line_offsets() {

@@ -2,7 +2,7 @@
 //! Schema (`patrol schema`) and the README reference.
 
 use super::schedule_expr::ScheduleExpr;
-use super::types::{Dur, Json, Misfire, Text, Zone};
+use super::types::{After, Dur, Json, Misfire, Text, TimeOfDay, Zone};
 use crate::probe::ProbeSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -446,53 +446,6 @@ impl Severity {
     }
 }
 
-/// `after:` — N non-OK runs among the last M (`3`, or `"3 of 5"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct After {
-    pub n: u32,
-    pub of: u32,
-}
-
-impl Default for After {
-    fn default() -> Self {
-        After { n: 1, of: 1 }
-    }
-}
-
-impl<'de> Deserialize<'de> for After {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = super::types::number_or_text(d)?;
-        crate::alert::policy::parse_after(&text)
-            .map(|(n, of)| After { n, of })
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for After {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.n == self.of {
-            s.serialize_u32(self.n)
-        } else {
-            s.serialize_str(&format!("{} of {}", self.n, self.of))
-        }
-    }
-}
-
-impl JsonSchema for After {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "After".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "N non-OK runs in a row (3) or among the last M runs (\"3 of 5\").",
-            "anyOf": [
-                {"type": "integer", "minimum": 1},
-                {"type": "string", "pattern": "^\\s*[0-9]+\\s+of\\s+[0-9]+\\s*$"}
-            ]
-        })
-    }
-}
-
 /// Flap detection: a check that changes state too often sends one "flapping" notice instead
 /// of a storm.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -566,24 +519,6 @@ impl AlertingPolicy {
             flapping: o.flapping.clone().unwrap_or_else(|| self.flapping.clone()),
         }
     }
-
-    /// The pure policy's view of this configuration.
-    pub fn policy_config(&self) -> crate::alert::policy::PolicyConfig {
-        crate::alert::policy::PolicyConfig {
-            after: self.after.n,
-            of: self.after.of,
-            recover_after: self.recover_after.max(1),
-            repeat: self.repeat.map(Dur::as_duration),
-            send_resolved: self.send_resolved,
-            flap_window: if self.flapping.enabled {
-                self.flapping.window
-            } else {
-                0
-            },
-            flap_high: self.flapping.high,
-            flap_low: self.flapping.low,
-        }
-    }
 }
 
 /// Extra channels for checks with certain tags (alerts go to the check's own channels AND to
@@ -611,7 +546,7 @@ pub struct MaintenanceWindow {
     #[serde(default)]
     pub days: Vec<Weekday>,
     /// Local opening time, `HH:MM`.
-    pub start: String,
+    pub start: TimeOfDay,
     /// How long it stays open.
     pub duration: Dur,
     /// Zone of `days` and `start`. Default: the root config's.

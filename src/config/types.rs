@@ -271,3 +271,155 @@ pub enum Misfire {
     /// Wait for the next scheduled time (default for schedules shorter than a day).
     Skip,
 }
+
+/// `after:` of an alerting policy — N non-OK runs among the last M (`3`, or `"3 of 5"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After {
+    /// Non-OK runs needed...
+    pub n: u32,
+    /// ...among this many recent runs (`n` when written as a plain number).
+    pub of: u32,
+}
+
+impl Default for After {
+    fn default() -> Self {
+        After { n: 1, of: 1 }
+    }
+}
+
+impl FromStr for After {
+    type Err = String;
+    fn from_str(text: &str) -> Result<After, String> {
+        let t = text.trim();
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    format!("invalid `after` {text:?}: write a number like 3 or \"3 of 5\"")
+                })
+        };
+        match t.split_once(" of ") {
+            Some((n, m)) => {
+                let (n, m) = (parse(n)?, parse(m)?);
+                if n > m {
+                    return Err(format!(
+                        "invalid `after` {text:?}: {n} of {m} can never happen"
+                    ));
+                }
+                Ok(After { n, of: m })
+            }
+            None => {
+                let n = parse(t)?;
+                Ok(After { n, of: n })
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for After {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        number_or_text(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for After {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.n == self.of {
+            s.serialize_u32(self.n)
+        } else {
+            s.serialize_str(&format!("{} of {}", self.n, self.of))
+        }
+    }
+}
+
+impl JsonSchema for After {
+    fn schema_name() -> Cow<'static, str> {
+        "After".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "N non-OK runs in a row (3) or among the last M runs (\"3 of 5\").",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": "^\\s*[0-9]+\\s+of\\s+[0-9]+\\s*$"}
+            ]
+        })
+    }
+}
+
+/// A local time of day written `HH:MM` (a maintenance window's `start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimeOfDay(pub chrono::NaiveTime);
+
+impl TimeOfDay {
+    pub fn time(self) -> chrono::NaiveTime {
+        self.0
+    }
+}
+
+impl fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%H:%M"))
+    }
+}
+
+impl FromStr for TimeOfDay {
+    type Err = String;
+    fn from_str(s: &str) -> Result<TimeOfDay, String> {
+        chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+            .map(TimeOfDay)
+            .map_err(|_| format!("invalid start time {s:?}: write HH:MM, e.g. 02:30"))
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeOfDay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for TimeOfDay {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl JsonSchema for TimeOfDay {
+    fn schema_name() -> Cow<'static, str> {
+        "TimeOfDay".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A local time of day, HH:MM (24-hour), e.g. 02:30.",
+            "pattern": "^\\s*[0-9]{1,2}:[0-9]{2}\\s*$"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_after() {
+        assert_eq!("3 of 5".parse(), Ok(After { n: 3, of: 5 }));
+        assert_eq!("2".parse(), Ok(After { n: 2, of: 2 }));
+        assert!("5 of 3".parse::<After>().is_err());
+        assert!("zero".parse::<After>().is_err());
+    }
+
+    #[test]
+    fn parses_time_of_day() {
+        let t: TimeOfDay = " 02:30 ".parse().expect("time");
+        assert_eq!(t.to_string(), "02:30");
+        assert_eq!(
+            "25:00".parse::<TimeOfDay>(),
+            Err("invalid start time \"25:00\": write HH:MM, e.g. 02:30".into())
+        );
+    }
+}

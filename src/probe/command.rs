@@ -137,6 +137,9 @@ impl Probe for CommandProbe {
     fn kind(&self) -> &'static str {
         "command"
     }
+    fn validate(&self) -> Result<(), String> {
+        CommandProbe::validate(self)
+    }
     fn run<'a>(
         &'a self,
         ctx: &'a ProbeContext<'a>,

@@ -327,6 +327,10 @@ impl Probe for HyperbdrProbe {
         "hyperbdr"
     }
 
+    fn validate(&self) -> Result<(), String> {
+        HyperbdrProbe::validate(self)
+    }
+
     fn run<'a>(
         &'a self,
         ctx: &'a ProbeContext<'a>,

@@ -67,6 +67,11 @@ pub enum ProbeError {
 pub trait Probe: Send + Sync {
     /// The key that names this kind in a check file (`http`, `tcp`, ...).
     fn kind(&self) -> &'static str;
+    /// Checks of the configuration that serde cannot express (one of two fields...), made
+    /// when the check file is loaded. Default: none.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
     fn run<'a>(
         &'a self,
         ctx: &'a ProbeContext<'a>,
@@ -120,5 +125,10 @@ impl ProbeSpec {
 
     pub fn kind(&self) -> &'static str {
         self.as_probe().kind()
+    }
+
+    /// The probe's own checks of its configuration ([`Probe::validate`]).
+    pub fn validate(&self) -> Result<(), String> {
+        self.as_probe().validate()
     }
 }

@@ -4,10 +4,10 @@ use super::housekeeping::{self, Retention, SharedRetention};
 use super::plan::Plan;
 use super::reload::{self, DEBOUNCE};
 use super::{Command, DaemonControl, DaemonError, DaemonOptions, missed_run, same_schedule};
-use crate::alert::dispatch::execute_with_alerts;
 use crate::alert::outbox::{Deliverer, DeliveryOptions};
 use crate::app::App;
 use crate::config::{Check, Misfire};
+use crate::pipeline::{self, Alerting};
 use crate::status::Status;
 use crate::store::{RunRecord, Store, Trigger};
 use chrono::{DateTime, Utc};
@@ -152,10 +152,7 @@ pub(super) async fn run(
     let app = Arc::new(app);
     // The periodic report (root `report:`) has a loop of its own; it is queued in the outbox.
     let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
-    let reports = tokio::spawn(crate::alert::report::run_reports(
-        store.clone(),
-        app_rx.clone(),
-    ));
+    let reports = tokio::spawn(super::report::run_reports(store.clone(), app_rx.clone()));
     // Status page, API, metrics and heartbeat pings; manual runs come back as requests.
     let stats = Arc::new(crate::web::SchedulerStats::default());
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
@@ -689,17 +686,18 @@ impl RunJob {
                 started_at: Utc::now(),
             },
         );
-        let result = execute_with_alerts(
+        let result = pipeline::run(
             &self.app,
             &self.store,
             &self.check,
             self.trigger,
             self.scheduled_at,
+            Alerting::Apply,
         )
         .await
-        .map(|(record, _)| record);
-        // Same poll as the store write inside `execute`: a shutdown abort cannot come between
-        // "stored" and "no longer in flight".
+        .map(|outcome| outcome.record);
+        // Same poll as the store write inside `pipeline::run`: a shutdown abort cannot come
+        // between "stored" and "no longer in flight".
         lock(&self.inflight).remove(&task);
         match result {
             Ok(rec) => tracing::info!(

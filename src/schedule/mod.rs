@@ -32,6 +32,7 @@ mod housekeeping;
 mod misfire;
 mod plan;
 mod reload;
+mod report;
 
 pub use misfire::missed_run;
 pub use plan::Plan;

@@ -2,11 +2,24 @@
 
 use super::codec::{parse_opt_time, parse_time, time_text};
 use super::{RunRecord, Store, StoreError, insert_runs};
-use crate::alert::mute::Silence;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
+
+/// A one-off silence (`patrol silence add`) as the `silences` table keeps it. Which checks
+/// it holds back, and when, is the alert layer's (`alert::mute`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: i64,
+    /// The check it applies to, or None with a tag.
+    pub check: Option<String>,
+    pub tag: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: String,
+    pub created_by: String,
+}
 
 /// A notification to queue for one channel.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ mod meta;
 mod migrations;
 mod web;
 
-pub use alerts::{OutboxFilter, OutboxItem, OutboxRow, OutboxState};
+pub use alerts::{OutboxFilter, OutboxItem, OutboxRow, OutboxState, Silence};
 pub use migrations::SCHEMA_VERSION;
 pub use web::{OutboxCount, RunBrief};
 

@@ -1,12 +1,13 @@
 //! One check → one verdict: the probe (with timeout and retries), then the rule (or the
-//! probe's own verdict), secrets masked. [`execute`] adds the store around it.
+//! probe's own verdict), secrets masked. Nothing is stored here.
 
+use super::inputs::RunInputs;
 use crate::app::App;
 use crate::config::Check;
 use crate::probe::{ProbeContext, ProbeOutput};
-use crate::rule::{CheckInfo, HistoryEntry, RuleInput};
+use crate::rule::{CheckInfo, RuleInput};
 use crate::status::{Status, Verdict};
-use crate::store::{RunRecord, Store, StoreError, Trigger};
+use crate::store::{RunRecord, Trigger};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,20 +18,6 @@ pub struct RunOutcome {
     pub record: RunRecord,
     /// The probe's state to remember for the next run (log offsets...).
     pub probe_state: Option<serde_json::Value>,
-}
-
-/// What a run needs from earlier runs.
-#[derive(Debug, Clone, Default)]
-pub struct RunInputs {
-    pub probe_state: serde_json::Value,
-    /// Oldest first.
-    pub history: Vec<HistoryEntry>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Runs `check` once: each attempt is the probe bounded by the check's timeout, then its rule.
@@ -146,41 +133,4 @@ async fn attempt(
     .await
     .unwrap_or_else(|e| Verdict::unknown(format!("rule evaluation aborted: {e}")));
     (judged, observation, state)
-}
-
-/// Loads the check's history and probe state, runs it, and stores the result.
-pub async fn execute(
-    app: &App,
-    store: &Store,
-    check: &Arc<Check>,
-    trigger: Trigger,
-    scheduled_at: Option<DateTime<Utc>>,
-) -> Result<RunRecord, RunnerError> {
-    let inputs = load_inputs(app, store, &check.id)?;
-    let mut outcome = run_check(app, check, &inputs, trigger, scheduled_at).await;
-    let id = store.record_run(&outcome.record, outcome.probe_state.as_ref())?;
-    outcome.record.id = Some(id);
-    Ok(outcome.record)
-}
-
-/// The probe state and the rule's `history` of one check.
-pub fn load_inputs(app: &App, store: &Store, check_id: &str) -> Result<RunInputs, StoreError> {
-    let mut history: Vec<HistoryEntry> = store
-        .recent_runs(
-            check_id,
-            u32::try_from(app.config.root.history).unwrap_or(u32::MAX),
-        )?
-        .into_iter()
-        .map(|r| HistoryEntry {
-            time: r.started_at,
-            status: r.status,
-            summary: r.summary,
-            metrics: r.metrics,
-        })
-        .collect();
-    history.reverse();
-    Ok(RunInputs {
-        probe_state: store.probe_state(check_id)?,
-        history,
-    })
 }

@@ -1,20 +1,21 @@
-//! From a stored run to queued notifications: the hold that applies, the policy's step, the
-//! routing to channels, and the events — all written in the run's own transaction.
+//! From a run about to be stored to queued notifications: the hold that applies, the
+//! policy's step, the routing to channels, and the events — all written in the run's own
+//! transaction (by the caller, [`super::run`]).
 
-use super::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
-use super::mute;
-use super::policy::{self, AlertState, Decision, Hold, Notification, RunInput};
+use crate::alert::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo, fingerprint};
+use crate::alert::mute;
+use crate::alert::policy::{
+    self, AlertState, Decision, Hold, Notification, PolicyConfig, RunInput,
+};
 use crate::app::App;
 use crate::config::{AlertingPolicy, Check, RootConfig};
-use crate::runner::{self, RunnerError};
 use crate::status::Status;
-use crate::store::{OutboxItem, RunRecord, Store, StoreError, Trigger};
+use crate::store::{OutboxItem, RunRecord, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// The output tail kept in an alert.
-pub const OUTPUT_TAIL_BYTES: usize = 10 * 1024;
+const OUTPUT_TAIL_BYTES: usize = 10 * 1024;
 
 /// What the policy decided for one run, ready to be stored with it.
 #[derive(Debug, Clone)]
@@ -22,71 +23,6 @@ pub struct AlertOutcome {
     pub state: AlertState,
     pub decision: Decision,
     pub outbox: Vec<OutboxItem>,
-}
-
-/// Runs a check, applies the alert policy and stores the run, the policy state and the
-/// notifications in one transaction. This is the daemon's path; `patrol run` only records.
-pub async fn execute_with_alerts(
-    app: &App,
-    store: &Store,
-    check: &Arc<Check>,
-    trigger: Trigger,
-    scheduled_at: Option<DateTime<Utc>>,
-) -> Result<(RunRecord, AlertOutcome), RunnerError> {
-    let inputs = runner::load_inputs(app, store, &check.id)?;
-    let mut outcome = runner::run_check(app, check, &inputs, trigger, scheduled_at).await;
-    let mut alert = decide(app, store, check, &outcome.record)?;
-    export_logs_on_firing(app, check, &mut outcome.record, &mut alert).await;
-    let state = serde_json::to_value(&alert.state).map_err(StoreError::from)?;
-    let id = store.record_run_with_alerts(
-        &outcome.record,
-        outcome.probe_state.as_ref(),
-        &state,
-        &alert.outbox,
-    )?;
-    outcome.record.id = Some(id);
-    if let Some(n) = &alert.decision.notify {
-        tracing::info!(check = %check.id, kind = ?n.kind, severity = %n.severity,
-            channels = alert.outbox.len(), reason = %n.reason, "notification queued");
-    } else if let Some(h) = &alert.decision.held {
-        tracing::info!(check = %check.id, hold = ?h, "notification held back");
-    }
-    Ok((outcome.record, alert))
-}
-
-/// A firing alert of a check with `on_failure: export_logs` exports those sources first; the
-/// run and the alert carry the bundle path as the fact `log_bundle` (or `log_bundle_error`).
-async fn export_logs_on_firing(
-    app: &App,
-    check: &Check,
-    run: &mut RunRecord,
-    alert: &mut AlertOutcome,
-) {
-    let firing = matches!(&alert.decision.notify, Some(n) if n.kind == policy::EventKind::Firing);
-    if !firing || check.def.on_failure.export_logs.is_empty() {
-        return;
-    }
-    let (key, value) = match crate::logs::export_for_check(&app.config, check, run.started_at).await
-    {
-        Ok(r) => {
-            tracing::info!(check = %check.id, bundle = %r.path.display(), "logs exported");
-            ("log_bundle", r.path.display().to_string())
-        }
-        Err(e) => {
-            tracing::warn!(check = %check.id, error = %e, "log export failed");
-            ("log_bundle_error", e.to_string())
-        }
-    };
-    run.facts.insert(key.into(), value.clone().into());
-    for item in &mut alert.outbox {
-        if let Some(facts) = item
-            .event
-            .pointer_mut("/result/facts")
-            .and_then(|f| f.as_object_mut())
-        {
-            facts.insert(key.into(), value.clone().into());
-        }
-    }
 }
 
 /// Applies the policy to a run that is about to be stored (reads the previous state).
@@ -105,7 +41,7 @@ pub fn decide(
         }),
     };
     let hold = hold_for(root, store, check, run.started_at)?;
-    let cfg = check.alerting.policy_config();
+    let cfg = PolicyConfig::from(&check.alerting);
     let (mut state, decision) = policy::step(
         &cfg,
         &previous,
@@ -294,16 +230,6 @@ fn build_event(
             .map(|u| format!("{}/checks/{}", u.trim_end_matches('/'), check.id)),
         created_at: Utc::now(),
     }
-}
-
-/// A stable, short id of a check (FNV-1a, hex): the same across restarts and versions.
-pub fn fingerprint(check_id: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in check_id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 /// What a person reading the alert wants from the observation: the command's output, or the
