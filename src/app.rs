@@ -65,7 +65,7 @@ impl App {
             }
         }
         config.checks = usable;
-        let (channels, channel_problems) = crate::alert::channels::build_channels(&config);
+        let (channels, channel_problems) = crate::alert::channel::build_channels(&config);
         problems.extend(channel_problems);
         problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         Ok((

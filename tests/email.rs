@@ -12,10 +12,10 @@ mod net;
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use net::{Leaf, Pki, closed_port, silent_server};
-use patrol::alert::channel::{Channel, DeliveryError};
-use patrol::alert::email::{
+use patrol::alert::channel::email::{
     ChannelDefaults, EmailChannel, EmailConfig, EmailConfigError, test_event,
 };
+use patrol::alert::channel::{Channel, DeliveryError};
 use patrol::alert::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
 use patrol::config::interp::{InterpContext, with_context};
 use patrol::status::Status;
@@ -413,10 +413,10 @@ async fn starttls_with_auth_delivers_a_multipart_alert() {
         "/ is 93% full <b>now</b>",
         "CRITICAL (was WARNING)",
         "Since:",
-        "2026-11-28 16:00:00 Asia/Shanghai (2026-11-28 08:00:00 UTC) (bad for 2h13m)",
+        "2026-11-28 16:00 CST (2026-11-28 08:00 UTC) (bad for 2h13m)",
         "3 in a row",
         "every 5m (time zone Asia/Shanghai)",
-        "2026-11-28 18:13:00 Asia/Shanghai (2026-11-28 10:13:00 UTC), took 1.2s",
+        "2026-11-28 18:13 CST (2026-11-28 10:13 UTC), took 1.2s",
         "mount",
         "/var",
         "used_pct",
@@ -450,7 +450,7 @@ async fn starttls_with_auth_delivers_a_multipart_alert() {
         "<pre",
         "Runbook for disk-root: free space or grow the volume.",
         "<a href=\"https://status.example.test/checks/disk-root\">",
-        "Asia/Shanghai (2026-11-28 08:00:00 UTC)",
+        "CST (2026-11-28 08:00 UTC)",
         "backup-sync, restore-test",
         "severity rose from WARNING to CRITICAL",
     ] {

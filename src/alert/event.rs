@@ -1,4 +1,5 @@
-//! What a notification says: the model every channel renders (email, webhook formats).
+//! What a notification says: the model every channel renders (email, webhook formats); how
+//! it is worded is `alert::present`.
 
 use super::policy::EventKind;
 use crate::status::Status;
@@ -17,6 +18,21 @@ pub enum MessageKind {
     Flapping,
     Test,
     Report,
+}
+
+impl MessageKind {
+    /// `firing`, `resolved`, `reminder`, `flapping`, `test`, `report`: the name in payloads,
+    /// the outbox, headers and event ids (the same as its JSON form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Firing => "firing",
+            MessageKind::Resolved => "resolved",
+            MessageKind::Reminder => "reminder",
+            MessageKind::Flapping => "flapping",
+            MessageKind::Test => "test",
+            MessageKind::Report => "report",
+        }
+    }
 }
 
 impl From<EventKind> for MessageKind {

@@ -1,14 +1,10 @@
-//! Alerting: the pure policy that decides which runs notify, the message model, and the
-//! channels that deliver (one file each).
+//! Alerting: the pure policy that decides which runs notify, the message model, the one
+//! wording of an alert (`present`), and the channels that deliver (one folder each).
 
 pub mod channel;
-pub mod channels;
-pub mod email;
-pub mod email_render;
 pub mod event;
-pub mod formats;
 pub mod mute;
 pub mod outbox;
 pub mod policy;
+pub mod present;
 pub mod report;
-pub mod webhook;

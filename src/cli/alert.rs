@@ -51,8 +51,8 @@ pub async fn alert(config: &Path, cmd: AlertCommand) -> anyhow::Result<u8> {
     };
     let now = Utc::now();
     let event = match cfg {
-        ChannelConfig::Email(_) => crate::alert::email::test_event(&channel, now),
-        ChannelConfig::Webhook(_) => crate::alert::webhook::test_event(
+        ChannelConfig::Email(_) => crate::alert::channel::email::test_event(&channel, now),
+        ChannelConfig::Webhook(_) => crate::alert::channel::webhook::test_event(
             &channel,
             now,
             app.config.root.status_page_url.as_deref(),

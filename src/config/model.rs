@@ -594,9 +594,9 @@ fn default_report_schedule() -> ScheduleExpr {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ChannelConfig {
     /// Email through an SMTP server.
-    Email(crate::alert::email::EmailConfig),
+    Email(crate::alert::channel::email::EmailConfig),
     /// JSON POSTed to a URL.
-    Webhook(crate::alert::webhook::WebhookConfig),
+    Webhook(crate::alert::channel::webhook::WebhookConfig),
 }
 
 /// One check: one YAML document of a check file.

@@ -87,7 +87,7 @@ pub fn decide(
                 event_id: event.event_id.clone(),
                 channel,
                 check_id: Some(check.id.clone()),
-                kind: kind_text(event.kind).into(),
+                kind: event.kind.as_str().into(),
                 severity: n.severity.as_str().into(),
                 event: json.clone(),
             });
@@ -169,17 +169,6 @@ pub fn destinations(
     out.into_iter().collect()
 }
 
-fn kind_text(k: MessageKind) -> &'static str {
-    match k {
-        MessageKind::Firing => "firing",
-        MessageKind::Resolved => "resolved",
-        MessageKind::Reminder => "reminder",
-        MessageKind::Flapping => "flapping",
-        MessageKind::Test => "test",
-        MessageKind::Report => "report",
-    }
-}
-
 fn build_event(
     root: &RootConfig,
     check: &Check,
@@ -195,7 +184,7 @@ fn build_event(
             "{}-{}-{}",
             check.id,
             run.started_at.timestamp_micros(),
-            kind_text(kind)
+            kind.as_str()
         ),
         kind,
         reason: n.reason.clone(),

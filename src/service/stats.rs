@@ -1,6 +1,7 @@
 //! What the daemon tells about itself: when it started, how many scheduled runs it made and
 //! how many it missed. Kept in the store's `store_meta` table (no schema change), so the
-//! daily report and `patrol report` read it from any process.
+//! daily report and `patrol report` read it from any process (the report words it:
+//! `alert::report`).
 //!
 //! A run counts as *missed* when a fire time of an enabled check passed without a run:
 //! the previous run of the same check was still going (overlap), the daemon was too late to
@@ -53,28 +54,6 @@ pub fn daemon_facts(store: &Store) -> Result<Option<DaemonFacts>, StoreError> {
         runs: store.count_scheduled_runs_since(started_at)?,
         missed,
     }))
-}
-
-/// The report's "patrol itself" section: when the daemon started, how many runs it made
-/// and missed (or that no daemon has used this store).
-pub fn report_section(facts: Option<&DaemonFacts>, zone: chrono_tz::Tz) -> String {
-    use crate::alert::email_render::show_time;
-    let Some(f) = facts else {
-        return "\npatrol itself: no daemon has run on this store yet\n".to_string();
-    };
-    let mut s = format!(
-        "\npatrol itself: daemon started {}",
-        show_time(f.started_at, zone)
-    );
-    match f.stopped_at {
-        Some(t) => s.push_str(&format!(", stopped {}", show_time(t, zone))),
-        None => s.push_str(", running"),
-    }
-    s.push_str(&format!(
-        "\n  {} scheduled runs made since then, {} missed\n",
-        f.runs, f.missed
-    ));
-    s
 }
 
 /// Records a daemon start: the start time, no stop time, no missed run yet.

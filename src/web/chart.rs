@@ -7,6 +7,7 @@
 //! `critical_seconds_since_success` on `seconds_since_success`. A metric takes the most
 //! specific match (`swap_warn_percent` over `warn_percent` for `swap_used_percent`).
 
+use crate::alert::present::{self, escape_html};
 use crate::status::Status;
 use crate::store::RunBrief;
 use std::fmt::Write;
@@ -78,13 +79,6 @@ fn color(s: Status) -> &'static str {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn num(v: f64) -> String {
     if v.abs() >= 1000.0 || v.fract() == 0.0 {
         format!("{v:.0}")
@@ -99,7 +93,13 @@ fn num(v: f64) -> String {
 }
 
 /// The SVG of one metric over `runs` (oldest first), or None when no run has it.
-pub(crate) fn svg(metric: &str, runs: &[RunBrief], thresholds: &[Threshold]) -> Option<String> {
+/// Times are in `zone` (the page's), worded by `alert::present`.
+pub(crate) fn svg(
+    metric: &str,
+    runs: &[RunBrief],
+    thresholds: &[Threshold],
+    zone: chrono_tz::Tz,
+) -> Option<String> {
     let points: Vec<(&RunBrief, f64)> = runs
         .iter()
         .filter_map(|r| r.metrics.get(metric).map(|v| (r, *v)))
@@ -132,7 +132,7 @@ pub(crate) fn svg(metric: &str, runs: &[RunBrief], thresholds: &[Threshold]) -> 
     let _ = write!(
         s,
         r#"<svg class="chart" data-metric="{m}" viewBox="0 0 {w} {h}" role="img" aria-label="{m} over time" xmlns="http://www.w3.org/2000/svg">"#,
-        m = esc(metric)
+        m = escape_html(metric)
     );
     let _ = write!(
         s,
@@ -153,7 +153,7 @@ pub(crate) fn svg(metric: &str, runs: &[RunBrief], thresholds: &[Threshold]) -> 
             s,
             r##"<text x="{anchor}" y="{}" font-size="11" text-anchor="{align}" fill="#555">{}</text>"##,
             h - 6.0,
-            r.started_at.format("%m-%d %H:%M")
+            r.started_at.with_timezone(&zone).format("%m-%d %H:%M")
         );
     }
     for t in thresholds {
@@ -169,7 +169,7 @@ pub(crate) fn svg(metric: &str, runs: &[RunBrief], thresholds: &[Threshold]) -> 
             w - right,
             w - right - 2.0,
             ty - 3.0,
-            esc(&t.key),
+            escape_html(&t.key),
             num(t.value),
             lvl = t.level,
         );
@@ -190,7 +190,7 @@ pub(crate) fn svg(metric: &str, runs: &[RunBrief], thresholds: &[Threshold]) -> 
             x(r),
             y(*v),
             color(r.status),
-            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            present::time(r.started_at, zone),
             r.status.as_str(),
             num(*v)
         );

@@ -4,6 +4,7 @@ use super::assets;
 use super::chart;
 use super::view::{self, Filter};
 use super::{Shared, auth};
+use crate::alert::present;
 use crate::app::App;
 use crate::probe::ProbeSpec;
 use crate::store::{OutboxFilter, Store, StoreError};
@@ -39,7 +40,8 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// `{{ t|when(tz) }}`: a stored time in the configured zone, with how long ago (or until).
+/// `{{ t|when(tz) }}`: a stored time in the configured zone, with how long ago (or until):
+/// `2026-12-06 18:40 CST (2h13m ago)`, in the words of `alert::present`.
 fn when(v: Value, tz: String) -> String {
     let Some(t) = v
         .as_str()
@@ -48,25 +50,13 @@ fn when(v: Value, tz: String) -> String {
     else {
         return "—".into();
     };
-    let zone: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::UTC);
-    let local = t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S");
     let d = Utc::now() - t;
     let rel = if d.num_seconds() >= 0 {
-        format!("{} ago", short(d))
+        format!("{} ago", present::duration(d))
     } else {
-        format!("in {}", short(-d))
+        format!("in {}", present::duration(-d))
     };
-    format!("{local} ({rel})")
-}
-
-fn short(d: chrono::Duration) -> String {
-    let s = d.num_seconds();
-    match s {
-        ..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86_399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
-    }
+    format!("{} ({rel})", present::time(t, present::zone(&tz)))
 }
 
 fn render(name: &str, ctx: Value) -> Response {
@@ -95,10 +85,7 @@ fn common(app: &App) -> (String, u64, String) {
     (
         app.config.root.timezone.0.name().to_string(),
         app.config.root.web.refresh.as_duration().as_secs(),
-        Utc::now()
-            .with_timezone(&app.config.root.timezone.0)
-            .format("%Y-%m-%d %H:%M:%S %Z")
-            .to_string(),
+        present::time(Utc::now(), app.config.root.timezone.0),
     )
 }
 
@@ -195,7 +182,7 @@ pub(crate) async fn check_page(State(s): State<Shared>, Path(id): Path<String>) 
         Ok(Ok(None)) => {
             return (StatusCode::NOT_FOUND, Html(format!(
                 "<!doctype html><title>not found</title><p>No check {}. <a href=\"/\">All checks</a></p>",
-                html_escape(&id)
+                present::escape_html(&id)
             )))
                 .into_response();
         }
@@ -227,7 +214,7 @@ pub(crate) async fn check_page(State(s): State<Shared>, Path(id): Path<String>) 
         .take(MAX_CHARTS)
         .filter_map(|m| {
             let th = chart::thresholds_for(m, &[&params, &last_facts]);
-            let svg = chart::svg(m, &data.briefs, &th)?;
+            let svg = chart::svg(m, &data.briefs, &th, app.config.root.timezone.0)?;
             let last = data
                 .briefs
                 .iter()
@@ -291,11 +278,4 @@ pub(crate) async fn check_page(State(s): State<Shared>, Path(id): Path<String>) 
 
 fn ser<T: serde::Serialize>(v: T) -> Value {
     Value::from(minijinja::value::Serde(v))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

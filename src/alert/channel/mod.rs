@@ -1,12 +1,50 @@
-//! Builds the configured channels (once per configuration load), so that a bad channel is a
-//! `patrol validate` problem and not a surprise at the first alert.
+//! The delivery channels, one folder each (`email/`, `webhook/`): the interface between the
+//! outbox and a channel, and the building of the configured channels (once per configuration
+//! load), so that a bad channel is a `patrol validate` problem and not a surprise at the first
+//! alert. What a message says comes from [`crate::alert::present`]; a channel only lays it out.
 
-use super::channel::Channel;
-use super::email::{ChannelDefaults, EmailChannel};
-use super::webhook::WebhookChannel;
+pub mod email;
+pub mod webhook;
+
+use crate::alert::event::AlertEvent;
 use crate::config::{ChannelConfig, Config, Diagnostic};
+use email::{ChannelDefaults, EmailChannel};
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+use webhook::WebhookChannel;
+
+/// How a delivery attempt failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth retrying later (connection refused, timeout, SMTP 4xx, HTTP 5xx/429).
+    #[error("transient failure: {message}")]
+    Transient {
+        message: String,
+        /// The receiver's own wish (HTTP Retry-After).
+        retry_after: Option<Duration>,
+    },
+    /// Will fail again (SMTP 5xx, HTTP 4xx, bad configuration).
+    #[error("permanent failure: {message}")]
+    Permanent { message: String },
+}
+
+/// What the receiver answered to a successful delivery (shown by `patrol alert test`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub response: String,
+}
+
+/// A named destination. A delivery carries one or more events produced within the grouping
+/// window; a channel sends them as ONE message.
+pub trait Channel: Send + Sync {
+    fn name(&self) -> &str;
+    fn send<'a>(
+        &'a self,
+        events: &'a [AlertEvent],
+    ) -> BoxFuture<'a, Result<Receipt, DeliveryError>>;
+}
 
 /// Every channel that could be built, and a problem for each that could not.
 pub fn build_channels(config: &Config) -> (HashMap<String, Arc<dyn Channel>>, Vec<Diagnostic>) {

@@ -1,4 +1,6 @@
-//! The `email` channel: multipart text + HTML mail through SMTP (lettre).
+//! The `email` channel: multipart text + HTML mail through SMTP (lettre). What the mail says
+//! is `render.rs` (subject, sections), `text.rs` and `html.rs` (the two bodies); the ids that
+//! thread an incident are `thread.rs`.
 //!
 //! ```yaml
 //! channels:
@@ -19,9 +21,13 @@
 //! problems, timeouts, TLS handshakes and SMTP 4xx answers are transient; SMTP 5xx answers
 //! (unknown mailbox, bad password) and bad addresses are permanent.
 
-use super::channel::{Channel, DeliveryError, Receipt};
-use super::email_render::{RenderOptions, Rendered, render};
-use super::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
+mod html;
+pub mod render;
+mod text;
+pub mod thread;
+
+use super::{Channel, DeliveryError, Receipt};
+use crate::alert::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
 use crate::config::{Dur, Text, Zone};
 use crate::redact::Redactor;
 use crate::status::Status;
@@ -33,6 +39,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use render::{RenderOptions, Rendered, render};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use schemars::JsonSchema;

@@ -7,18 +7,23 @@
 //! `patrol-report`, so every channel renders it: the one-line summary is the subject/title,
 //! the sections are a text table in `result.output_tail`, the counts are `result.metrics`
 //! and the lists are `result.facts` (for webhook receivers).
+//!
+//! What the report says is read first as data (`facts.rs`, [`ReportFacts`]); `text.rs` words
+//! it; this file turns both into the event, queues it and runs the schedule.
+
+mod facts;
+mod text;
+
+pub use facts::{FailedAlert, Lateness, NotOk, Overdue, ReportFacts};
 
 use super::event::fingerprint;
 use super::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
-use crate::config::{Check, Config};
-use crate::status::Status;
-use crate::store::{
-    CheckState, OutboxFilter, OutboxItem, OutboxRow, OutboxState, Store, StoreError,
-};
+use super::present::rfc3339;
+use crate::config::Config;
+use crate::store::{OutboxItem, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The id of the pseudo-check a report is about.
@@ -26,13 +31,6 @@ pub const REPORT_CHECK_ID: &str = "patrol-report";
 
 /// The outbox `kind` of a report (its alerts are not counted as alerts by the next report).
 pub const REPORT_KIND: &str = "report";
-
-/// A check counts as overdue only once its run is this late beyond its timeout (a run that
-/// is going on right now is not a missed one).
-const OVERDUE_SLACK: Duration = Duration::from_secs(60);
-
-/// How many failed deliveries the report itemises (the rest are counted).
-const MAX_FAILED_LISTED: usize = 20;
 
 /// The zone the report is scheduled and dated in: `report.timezone`, else the root zone.
 pub fn report_zone(config: &Config) -> chrono_tz::Tz {
@@ -43,191 +41,31 @@ pub fn report_zone(config: &Config) -> chrono_tz::Tz {
         .map_or(root.timezone.0, |z| z.0)
 }
 
-/// Builds the report of the period `since`..`now`.
+/// Builds the report of the period `since`..`now`: the facts read from the store
+/// ([`ReportFacts`]), worded by `text.rs`, as the event every channel renders.
 pub fn build_report(
     config: &Config,
     store: &Store,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<AlertEvent, StoreError> {
-    let states: HashMap<String, CheckState> = store
-        .check_states()?
-        .into_iter()
-        .map(|s| (s.check_id.clone(), s))
-        .collect();
-    let checks: Vec<&Check> = config
-        .checks
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|c| c.def.enabled)
-        .collect();
-
-    let mut counts: HashMap<Status, usize> = HashMap::new();
-    let mut never_run: Vec<&str> = Vec::new();
-    let mut not_ok: Vec<(&Check, &CheckState)> = Vec::new();
-    let mut overdue: Vec<(&Check, String)> = Vec::new();
-    let mut worst = Status::Ok;
-    for check in &checks {
-        let state = states.get(&check.id);
-        match state {
-            Some(s) => {
-                *counts.entry(s.status).or_default() += 1;
-                worst = worst.worst(s.status);
-                if s.status != Status::Ok {
-                    not_ok.push((check, s));
-                }
-            }
-            None => never_run.push(&check.id),
-        }
-        if let Some(why) = overdue_reason(check, state, since, now) {
-            overdue.push((check, why));
-        }
-    }
-    // Worst first, then by id.
-    not_ok.sort_by(|a, b| {
-        b.1.status
-            .severity()
-            .cmp(&a.1.status.severity())
-            .then_with(|| a.0.id.cmp(&b.0.id))
-    });
-    if !overdue.is_empty() {
-        // A check that should have run and did not hides whatever it watches.
-        worst = worst.worst(Status::Warning);
-    }
-
-    let alerts: Vec<OutboxRow> = store
-        .outbox(&OutboxFilter {
-            since: Some(since),
-            limit: Some(100_000),
-            ..Default::default()
-        })?
-        .into_iter()
-        .filter(|r| r.kind != REPORT_KIND && r.created_at <= now)
-        .collect();
-    let by_state = |s: OutboxState| alerts.iter().filter(|r| r.state == s).count();
-    let (sent, failed, pending) = (
-        by_state(OutboxState::Sent),
-        by_state(OutboxState::Failed),
-        by_state(OutboxState::Pending),
-    );
-    let failed_rows: Vec<&OutboxRow> = alerts
-        .iter()
-        .filter(|r| r.state == OutboxState::Failed)
-        .collect();
-
-    let count = |s: Status| counts.get(&s).copied().unwrap_or(0);
-    let summary = summary_line(
-        checks.len(),
-        &counts,
-        never_run.len(),
-        (sent, failed, pending),
-        overdue.len(),
-    );
-
+    let f = ReportFacts::gather(config, store, since, now)?;
     let zone = report_zone(config);
     let redactor = &config.redactor;
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "Period: {} to {}",
-        super::email_render::show_time(since, zone),
-        super::email_render::show_time(now, zone)
-    );
-    let _ = writeln!(text, "\nChecks ({} enabled):", checks.len());
-    for s in [
-        Status::Ok,
-        Status::Warning,
-        Status::Critical,
-        Status::Unknown,
-    ] {
-        let _ = writeln!(text, "  {:<10} {}", s.as_str(), count(s));
-    }
-    let _ = writeln!(text, "  {:<10} {}", "never run", never_run.len());
-    let _ = writeln!(text, "\nNot OK ({}):", not_ok.len());
-    if not_ok.is_empty() {
-        let _ = writeln!(text, "  none");
-    }
-    for (check, s) in &not_ok {
-        let _ = writeln!(
-            text,
-            "  {:<8} {} — {} (since {})",
-            s.status.to_string(),
-            check.id,
-            one_line(&s.summary),
-            super::email_render::show_time(s.since, zone)
-        );
-    }
-    let _ = writeln!(
-        text,
-        "\nAlerts queued in the period: {sent} sent, {failed} failed, {pending} pending"
-    );
-    for r in failed_rows.iter().take(MAX_FAILED_LISTED) {
-        let _ = writeln!(
-            text,
-            "  FAILED   {} via {} ({}): {}",
-            r.check_id.as_deref().unwrap_or("-"),
-            r.channel,
-            r.kind,
-            one_line(r.last_error.as_deref().unwrap_or("no error recorded"))
-        );
-    }
-    if failed_rows.len() > MAX_FAILED_LISTED {
-        let _ = writeln!(
-            text,
-            "  ... and {} more",
-            failed_rows.len() - MAX_FAILED_LISTED
-        );
-    }
-    let _ = writeln!(
-        text,
-        "\nDid not run when they should have ({}):",
-        overdue.len()
-    );
-    if overdue.is_empty() {
-        let _ = writeln!(text, "  none");
-    }
-    for (check, why) in &overdue {
-        let _ = writeln!(text, "  {} — {why}", check.id);
-    }
-    // patrol's own figures (when it started, runs made and missed): see `crate::service`.
-    let daemon = crate::service::stats::daemon_facts(store)?;
-    text.push_str(&crate::service::stats::report_section(
-        daemon.as_ref(),
-        zone,
-    ));
 
-    let mut metrics = BTreeMap::new();
-    metrics.insert("checks".to_string(), checks.len() as f64);
-    for s in [
-        Status::Ok,
-        Status::Warning,
-        Status::Critical,
-        Status::Unknown,
-    ] {
-        metrics.insert(s.as_str().to_string(), count(s) as f64);
-    }
-    metrics.insert("never_run".into(), never_run.len() as f64);
-    metrics.insert("alerts_sent".into(), sent as f64);
-    metrics.insert("alerts_failed".into(), failed as f64);
-    metrics.insert("alerts_pending".into(), pending as f64);
-    metrics.insert("overdue".into(), overdue.len() as f64);
-    if let Some(d) = &daemon {
-        metrics.insert("daemon_runs".into(), d.runs as f64);
-        metrics.insert("daemon_runs_missed".into(), d.missed as f64);
-    }
-
+    // The lists again as JSON, for webhook receivers.
     let mut facts = BTreeMap::new();
     facts.insert(
         "not_ok".to_string(),
         json!(
-            not_ok
+            f.not_ok
                 .iter()
-                .map(|(c, s)| json!({
+                .map(|c| json!({
                     "id": c.id,
                     "name": c.name,
-                    "status": s.status.as_str(),
-                    "summary": redactor.text(&s.summary),
-                    "since": crate::alert::formats::rfc3339(s.since),
+                    "status": c.status.as_str(),
+                    "summary": redactor.text(&c.summary),
+                    "since": rfc3339(c.since),
                 }))
                 .collect::<Vec<_>>()
         ),
@@ -235,25 +73,25 @@ pub fn build_report(
     facts.insert(
         "overdue".to_string(),
         json!(
-            overdue
+            f.overdue
                 .iter()
-                .map(|(c, why)| json!({"id": c.id, "reason": why}))
+                .map(|o| json!({"id": o.id, "reason": text::lateness(&o.late, zone)}))
                 .collect::<Vec<_>>()
         ),
     );
-    facts.insert("never_run".to_string(), json!(never_run));
-    facts.insert("daemon".to_string(), json!(daemon));
+    facts.insert("never_run".to_string(), json!(f.never_run));
+    facts.insert("daemon".to_string(), json!(f.daemon));
     facts.insert(
         "failed_alerts".to_string(),
         json!(
-            failed_rows
+            f.failed_alerts
                 .iter()
-                .take(MAX_FAILED_LISTED)
-                .map(|r| json!({
-                    "check_id": r.check_id,
-                    "channel": r.channel,
-                    "kind": r.kind,
-                    "error": r.last_error.as_deref().map(|e| redactor.text(e)),
+                .take(text::MAX_FAILED_LISTED)
+                .map(|a| json!({
+                    "check_id": a.check_id,
+                    "channel": a.channel,
+                    "kind": a.kind,
+                    "error": a.error.as_deref().map(|e| redactor.text(e)),
                 }))
                 .collect::<Vec<_>>()
         ),
@@ -288,16 +126,16 @@ pub fn build_report(
             timezone: zone.name().to_string(),
         },
         state: StateInfo {
-            current: worst,
+            current: f.worst,
             previous: None,
             since,
             consecutive_failures: 0,
         },
         result: ResultInfo {
-            summary: redactor.text(&summary),
-            metrics,
+            summary: redactor.text(&text::summary_line(&f)),
+            metrics: f.metrics(),
             facts,
-            output_tail: Some(redactor.text(&text)),
+            output_tail: Some(redactor.text(&text::sections(&f, zone))),
             started_at: now,
             duration_ms: 0,
         },
@@ -329,94 +167,11 @@ pub fn outbox_items(
         .collect())
 }
 
-/// Why a check did not run when it should have, if so: its schedule wanted a run (after its
-/// last one, or in the period when it never ran) more than its timeout plus a minute ago, or
-/// the daemon's planned next run is more than a period in the past.
-fn overdue_reason(
-    check: &Check,
-    state: Option<&CheckState>,
-    since: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Option<String> {
-    let schedule = &check.def.schedule;
-    let late_after = chrono::Duration::from_std(check.def.timeout.as_duration() + OVERDUE_SLACK)
-        .unwrap_or_default();
-    let last_run = state.map(|s| s.last_run);
-    let from = match last_run {
-        Some(t) if t >= since => t,
-        _ => since,
-    };
-    if let Some(due) = schedule.next_after(from, &check.zone)
-        && due + late_after < now
-    {
-        return Some(match last_run {
-            Some(t) => format!(
-                "due at {}, last ran at {}",
-                crate::alert::formats::rfc3339(due),
-                crate::alert::formats::rfc3339(t)
-            ),
-            None => format!("due at {}, never ran", crate::alert::formats::rfc3339(due)),
-        });
-    }
-    let period = chrono::Duration::from_std(schedule.nominal_period()).unwrap_or_default();
-    if let Some(next) = state.and_then(|s| s.next_run)
-        && next + period < now
-    {
-        return Some(format!(
-            "next run planned for {} has not happened",
-            crate::alert::formats::rfc3339(next)
-        ));
-    }
-    None
-}
-
-/// `12 checks: 10 ok, 1 warning, 1 critical; 3 alerts sent, 0 failed; 1 check overdue`.
-fn summary_line(
-    total: usize,
-    counts: &HashMap<Status, usize>,
-    never_run: usize,
-    (sent, failed, pending): (usize, usize, usize),
-    overdue: usize,
-) -> String {
-    let plural = |n: usize, one: &str, many: &str| {
-        if n == 1 {
-            format!("{n} {one}")
-        } else {
-            format!("{n} {many}")
-        }
-    };
-    let mut parts = vec![format!(
-        "{} ok",
-        counts.get(&Status::Ok).copied().unwrap_or(0)
-    )];
-    for s in [Status::Warning, Status::Critical, Status::Unknown] {
-        if let Some(n) = counts.get(&s).filter(|n| **n > 0) {
-            parts.push(format!("{n} {}", s.as_str()));
-        }
-    }
-    if never_run > 0 {
-        parts.push(format!("{never_run} never run"));
-    }
-    let mut alerts = format!("{} sent, {failed} failed", plural(sent, "alert", "alerts"));
-    if pending > 0 {
-        let _ = write!(alerts, ", {pending} pending");
-    }
-    format!(
-        "{}: {}; {alerts}; {} overdue",
-        plural(total, "check", "checks"),
-        parts.join(", "),
-        plural(overdue, "check", "checks")
-    )
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RunRecord, Trigger};
+    use crate::status::Status;
+    use crate::store::{OutboxFilter, RunRecord, Trigger};
     use std::path::Path;
 
     fn write(dir: &Path, rel: &str, content: &str) {
@@ -612,13 +367,13 @@ mod tests {
             .record_run(&run("backup", now, Status::Critical, "3 hosts late"), None)
             .expect("record");
         let e = build_report(&app, &store, now - chrono::Duration::hours(1), now).expect("report");
-        let opts = crate::alert::email_render::RenderOptions {
+        let opts = crate::alert::channel::email::render::RenderOptions {
             zone: chrono_tz::UTC,
             status_page_url: None,
             thread_salt: "patrol@example.com".into(),
             sender_host: None,
         };
-        let mail = crate::alert::email_render::render(std::slice::from_ref(&e), &opts);
+        let mail = crate::alert::channel::email::render::render(std::slice::from_ref(&e), &opts);
         assert_eq!(
             mail.subject,
             format!("[REPORT] patrol report — {}", e.result.summary)
@@ -632,16 +387,17 @@ mod tests {
         assert!(mail.text.contains("Period:"), "{}", mail.text);
         assert_eq!(mail.kinds, "report");
 
-        let hook = crate::alert::formats::patrol(std::slice::from_ref(&e), "d1");
+        let hook = crate::alert::channel::webhook::formats::patrol(std::slice::from_ref(&e), "d1");
         assert_eq!(hook["events"][0]["type"], "report");
 
-        let chat = crate::alert::formats::View::new(&e);
+        let chat = crate::alert::present::View::new(&e, chrono_tz::UTC);
         assert_eq!(
             chat.title,
             format!("[REPORT] patrol report — {}", e.result.summary)
         );
 
-        let am = crate::alert::formats::alertmanager(std::slice::from_ref(&e), "am");
+        let am =
+            crate::alert::channel::webhook::formats::alertmanager(std::slice::from_ref(&e), "am");
         assert_eq!(am["status"], "resolved");
         assert_eq!(am["alerts"][0]["labels"]["alertname"], "PatrolReport");
         assert_eq!(am["alerts"][0]["status"], "resolved");

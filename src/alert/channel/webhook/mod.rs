@@ -19,9 +19,9 @@
 //! ```
 //!
 //! All times are RFC 3339 in UTC. `version` changes only on an incompatible change; new
-//! fields may appear without one. The other formats are in [`super::formats`].
+//! fields may appear without one. The other formats are in [`formats`].
 //!
-//! # Identity and signing
+//! # Identity and signing (`sign.rs`)
 //!
 //! The delivery id is the event's own id for a single event, and `grp_` + a hash of the
 //! sorted event ids for a group: the same on every retry of the same delivery, so a receiver
@@ -32,7 +32,7 @@
 //! use their platform's own signing with their own secret instead (DingTalk: `timestamp` and
 //! `sign` query parameters; Feishu: `timestamp` and `sign` in the body).
 //!
-//! # Outcomes
+//! # Outcomes (`answer.rs`)
 //!
 //! 2xx is delivered (the receipt is `HTTP 200 <first 200 bytes of the body>`), except for a
 //! DingTalk/WeCom/Feishu answer whose body carries a non-zero error code. Connection errors,
@@ -40,32 +40,29 @@
 //! HTTP date); redirects and other 4xx are permanent. Header values, the secret and a secret
 //! URL never appear in an error: the receiver's answer is masked before it is quoted.
 
-use super::channel::{Channel, DeliveryError, Receipt};
-use super::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
-use super::formats;
+mod answer;
+pub mod formats;
+pub mod sign;
+
+use super::{Channel, DeliveryError, Receipt};
+use crate::alert::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
 use crate::config::{Dur, Text};
+use crate::probe::tls::error_chain;
 use crate::redact::Redactor;
 use crate::status::Status;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sign::{decode_whsec, delivery_id, dingtalk_sign, feishu_sign, sign};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Default time one delivery attempt may take.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a receiver's answer is read (enough for any error message).
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// How much of the answer a receipt or an error quotes.
-const QUOTE_BYTES: usize = 200;
 
 /// HTTP delivery.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -468,120 +465,7 @@ impl WebhookChannel {
             Ok(r) => r,
             Err(e) => return Err(self.request_error(e)),
         };
-        let status = resp.status();
-        let retry_after = parse_retry_after(resp.headers().get(RETRY_AFTER), SystemTime::now());
-        let answer = read_capped(resp, MAX_ANSWER_BYTES).await;
-        let quoted = self.quote(&answer);
-        let code = status.as_u16();
-        let line = match status.canonical_reason() {
-            Some(r) => format!("HTTP {code} {r}"),
-            None => format!("HTTP {code}"),
-        };
-
-        if status.is_success() {
-            if let Some(err) = self.platform_error(&answer) {
-                return Err(err);
-            }
-            let response = if quoted.is_empty() {
-                format!("HTTP {code}")
-            } else {
-                format!("HTTP {code} {quoted}")
-            };
-            return Ok(Receipt { response });
-        }
-        let message = if quoted.is_empty() {
-            format!("{line} from {}", self.url_shown)
-        } else {
-            format!("{line} from {}: {quoted}", self.url_shown)
-        };
-        if code == 408 || code == 429 || status.is_server_error() {
-            Err(DeliveryError::Transient {
-                message,
-                retry_after,
-            })
-        } else if status.is_redirection() {
-            Err(DeliveryError::Permanent {
-                message: format!(
-                    "{message} (a redirect: patrol does not follow redirects for a POST; \
-                     configure the final url)"
-                ),
-            })
-        } else {
-            Err(DeliveryError::Permanent { message })
-        }
-    }
-
-    /// A failed request (no HTTP answer): transient, except a request that cannot be built.
-    fn request_error(&self, e: reqwest::Error) -> DeliveryError {
-        let e = e.without_url();
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "cannot connect"
-        } else {
-            "failed"
-        };
-        let message = self.redactor.text(&format!(
-            "POST to {} {what}: {}",
-            self.url_shown,
-            error_chain(&e)
-        ));
-        if e.is_builder() {
-            DeliveryError::Permanent { message }
-        } else {
-            DeliveryError::Transient {
-                message,
-                retry_after: None,
-            }
-        }
-    }
-
-    /// The first bytes of an answer, as text, with secrets masked.
-    fn quote(&self, answer: &[u8]) -> String {
-        let head = &answer[..answer.len().min(QUOTE_BYTES)];
-        let text = String::from_utf8_lossy(head);
-        self.redactor.text(text.trim()).replace(['\r', '\n'], " ")
-    }
-
-    /// DingTalk, WeCom and Feishu answer HTTP 200 with an error code in the body.
-    fn platform_error(&self, answer: &[u8]) -> Option<DeliveryError> {
-        let (platform, code_keys, msg_keys, rate_limited): (_, &[&str], &[&str], &[i64]) =
-            match self.format {
-                // 130101: sent too fast; 410100: rate limited.
-                WebhookFormat::Dingtalk => {
-                    ("DingTalk", &["errcode"], &["errmsg"], &[130101, 410100])
-                }
-                // -1: system busy; 45009: API frequency limit.
-                WebhookFormat::Wecom => ("WeCom", &["errcode"], &["errmsg"], &[-1, 45009]),
-                // 9499: too many requests; 11232: frequency limit.
-                WebhookFormat::Feishu => (
-                    "Feishu",
-                    &["code", "StatusCode"],
-                    &["msg", "StatusMessage"],
-                    &[9499, 11232],
-                ),
-                _ => return None,
-            };
-        let v: Value = serde_json::from_slice(answer).ok()?;
-        let code = code_keys.iter().find_map(|k| v.get(*k)?.as_i64())?;
-        if code == 0 {
-            return None;
-        }
-        let msg = msg_keys
-            .iter()
-            .find_map(|k| v.get(*k)?.as_str())
-            .unwrap_or("");
-        let message = self
-            .redactor
-            .text(&format!("{platform} answered error {code}: {msg}"));
-        Some(if rate_limited.contains(&code) {
-            DeliveryError::Transient {
-                message,
-                retry_after: None,
-            }
-        } else {
-            DeliveryError::Permanent { message }
-        })
+        self.outcome(resp).await
     }
 }
 
@@ -606,103 +490,6 @@ fn json_bytes(v: &Value) -> Result<Vec<u8>, DeliveryError> {
     serde_json::to_vec(v).map_err(|e| DeliveryError::Permanent {
         message: format!("cannot encode the payload: {e}"),
     })
-}
-
-/// The id of a delivery: the event's id, or for a group `grp_` + the first 32 hex digits of
-/// SHA-256 over the sorted event ids. Stable across retries; used as `webhook-id`.
-pub fn delivery_id(events: &[AlertEvent]) -> String {
-    match events {
-        [one] => one.event_id.clone(),
-        many => {
-            let mut ids: Vec<&str> = many.iter().map(|e| e.event_id.as_str()).collect();
-            ids.sort_unstable();
-            let digest = Sha256::digest(ids.join("\n").as_bytes());
-            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-            format!("grp_{hex}")
-        }
-    }
-}
-
-/// The key of a Standard Webhooks secret: base64 after an optional `whsec_` prefix.
-pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, WebhookSetupError> {
-    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = BASE64.decode(b64.trim()).map_err(|_| {
-        WebhookSetupError::Secret(
-            "not a Standard Webhooks secret: expected `whsec_` followed by base64".into(),
-        )
-    })?;
-    if key.is_empty() {
-        return Err(WebhookSetupError::Secret("the secret is empty".into()));
-    }
-    Ok(key)
-}
-
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return Vec::new();
-    };
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` (Standard Webhooks).
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let ts = timestamp.to_string();
-    let mac = hmac_sha256(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
-    format!("v1,{}", BASE64.encode(mac))
-}
-
-/// DingTalk: base64 HMAC-SHA256 of "{timestamp_ms}\n{secret}" keyed with the secret.
-fn dingtalk_sign(secret: &str, ts_ms: &str) -> String {
-    let to_sign = format!("{ts_ms}\n{secret}");
-    BASE64.encode(hmac_sha256(secret.as_bytes(), &[to_sign.as_bytes()]))
-}
-
-/// Feishu: base64 HMAC-SHA256 of nothing, keyed with "{timestamp}\n{secret}".
-fn feishu_sign(secret: &str, ts: &str) -> String {
-    let key = format!("{ts}\n{secret}");
-    BASE64.encode(hmac_sha256(key.as_bytes(), &[]))
-}
-
-/// `Retry-After` as seconds or as an HTTP date (a past date means "now").
-fn parse_retry_after(h: Option<&HeaderValue>, now: SystemTime) -> Option<Duration> {
-    let s = h?.to_str().ok()?.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(s).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Up to `cap` bytes of the answer's body; an unreadable body reads as empty (the status
-/// already says what happened).
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
-    let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        let room = cap - buf.len();
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= cap {
-            break;
-        }
-    }
-    buf
-}
-
-/// An error and its causes on one line, without repeats.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 fn template_error(e: &minijinja::Error) -> String {
@@ -758,51 +545,5 @@ pub fn test_event(channel: &str, now: DateTime<Utc>, status_url: Option<&str>) -
         suppressed_dependents: Vec::new(),
         url: status_url.map(str::to_string),
         created_at: now,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // 06 Nov 1994 08:49:37
-        let hv = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert_eq!(
-            parse_retry_after(Some(&hv("7")), now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse_retry_after(Some(&hv("Sun, 06 Nov 1994 08:50:07 GMT")), now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after(Some(&hv("Sun, 06 Nov 1994 08:00:00 GMT")), now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after(Some(&hv("soon")), now), None);
-        assert_eq!(parse_retry_after(None, now), None);
-    }
-
-    #[test]
-    fn whsec_secrets_decode() {
-        assert_eq!(decode_whsec("whsec_aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(decode_whsec("aGVsbG8=").unwrap(), b"hello");
-        let e = decode_whsec("whsec_not base64!").unwrap_err();
-        assert!(!e.to_string().contains("not base64!"));
-    }
-
-    #[test]
-    fn group_ids_are_stable_and_order_free() {
-        let now = Utc::now();
-        let mut a = test_event("x", now, None);
-        a.event_id = "a".into();
-        let mut b = a.clone();
-        b.event_id = "b".into();
-        let ab = delivery_id(&[a.clone(), b.clone()]);
-        assert_eq!(ab, delivery_id(&[b.clone(), a.clone()]));
-        assert!(ab.starts_with("grp_") && ab.len() == 36);
-        assert_eq!(delivery_id(std::slice::from_ref(&a)), "a");
     }
 }
