@@ -2,18 +2,25 @@
 //!
 //! check file ([`config`]) → [`probe`] → observation → [`rule`] → verdict ([`status`]) →
 //! [`store`]; [`runner`] turns one check into one stored verdict, [`schedule`] decides when.
+//!
+//! Shared clients, used by probes, channels and log export alike: [`tls`] (one TLS options
+//! type), [`s3`] (S3-compatible object stores) and [`hyperbdr`] (the HyperBDR console).
 
 pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod error_text;
+pub mod hyperbdr;
 pub mod logs;
 pub mod probe;
 pub mod redact;
 pub mod rule;
 pub mod runner;
+pub mod s3;
 pub mod schedule;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod tls;
 pub mod web;

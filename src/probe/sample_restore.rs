@@ -67,10 +67,9 @@
 //! "5/5 items verified (15/40 covered in this pass), full coverage every 8 runs".
 //! Metrics: `verified`, `failed`, `total`, `covered`, `bytes_restored`.
 
-use super::s3_client::{S3Client, S3Connection, S3Failure, check_key, transport_failure};
-use super::tls::{millis, resolve_path};
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
-use crate::config::Text;
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis, resolve_path};
+use crate::config::{Dur, Text};
+use crate::s3::{S3Client, S3Connection, S3Failure, check_key, transport_failure};
 use crate::status::Verdict;
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
@@ -201,11 +200,14 @@ impl SampleRestoreProbe {
     fn source(&self, ctx: &ProbeContext<'_>) -> Result<Source, ProbeError> {
         match (&self.dir, &self.s3) {
             (Some(dir), None) => Ok(Source::Dir(resolve_path(ctx.base_dir, dir.value()))),
-            (None, Some(conn)) => Ok(Source::S3(Box::new(S3Client::new(
-                conn,
-                ctx.base_dir,
-                ctx.timeout,
-            )?))),
+            (None, Some(conn)) => {
+                let limit = io_deadline(conn.timeout.map(Dur::as_duration), ctx.timeout);
+                Ok(Source::S3(Box::new(S3Client::new(
+                    conn,
+                    ctx.base_dir,
+                    limit,
+                )?)))
+            }
             _ => Err(ProbeError::Config(
                 "sample_restore: set exactly one of `dir` and `s3`".into(),
             )),
@@ -234,7 +236,7 @@ impl SampleRestoreProbe {
             ));
         }
         let started = Instant::now();
-        let deadline = started + super::tls::io_deadline(None, ctx.timeout);
+        let deadline = started + io_deadline(None, ctx.timeout);
         let source = self.source(ctx)?;
         let scratch_parent = match &self.scratch_dir {
             Some(d) => resolve_path(ctx.base_dir, d.value()),
