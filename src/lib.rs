@@ -13,6 +13,7 @@ pub mod config;
 pub mod error_text;
 pub mod hyperbdr;
 pub mod logs;
+pub mod manifest;
 pub mod probe;
 pub mod redact;
 pub mod rule;
