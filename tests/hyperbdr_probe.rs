@@ -8,7 +8,7 @@ mod sim;
 use serde_json::{Value, json};
 
 fn http() -> reqwest::Client {
-    patrol::probe::tls::ensure_crypto_provider();
+    patrol::tls::ensure_crypto_provider();
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
@@ -737,7 +737,7 @@ fn validate_reports_a_rerun_without_task_steps() {
 /// The console client the log export reuses: POST a collection, poll the list, download.
 #[tokio::test]
 async fn console_client_collects_and_downloads_logs() {
-    use patrol::probe::hyperbdr::client::{Connection, ConsoleClient};
+    use patrol::hyperbdr::client::{Connection, ConsoleClient};
     let s = start_sim("green");
     let client = ConsoleClient::new(&Connection::new(&s.url(), "ops", PASSWORD)).unwrap();
     let started = client

@@ -121,7 +121,7 @@ impl S3Server {
         method: &str,
         body: Vec<u8>,
     ) {
-        patrol::probe::tls::ensure_crypto_provider();
+        patrol::tls::ensure_crypto_provider();
         let url = sign(&self.bucket(), &Credentials::new(ACCESS_KEY, SECRET_KEY));
         let resp = reqwest::Client::new()
             .request(method.parse().unwrap(), url)

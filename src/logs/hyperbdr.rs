@@ -22,11 +22,11 @@
 
 use super::{Collected, JobContext, JobOutput};
 use crate::config::{Dur, Text};
-use crate::probe::hyperbdr::client::{Connection, ConsoleClient};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::hyperbdr::client::{Connection, ConsoleClient};
+use crate::hyperbdr::logs::CollectionRequest;
+use crate::tls::TlsOptions;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// Configuration of the `hyperbdr` collector.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -88,103 +88,32 @@ impl ResourceType {
 pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOutput, String> {
     let mut conn = Connection::new(cfg.url.value(), cfg.username.value(), cfg.password.value());
     conn.scene = cfg.scene.clone();
-    conn.verify_tls = !cfg.insecure;
+    conn.tls = TlsOptions {
+        verify: !cfg.insecure,
+        ca_file: None,
+    };
     conn.timeout = ctx.transfer_timeout;
     let console = ConsoleClient::new(&conn).map_err(|e| e.to_string())?;
-    let work = async {
-        let body = json!({
-            "resource_type": cfg.resource_type.as_str(),
-            "resource_id": cfg.resource_id,
-            "from": ctx.window.from.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "to": ctx.window.to.to_rfc3339_opts(SecondsFormat::Secs, true),
-        });
-        let created = console
-            .post_data(COLLECTIONS, &body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let id = created
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or("the console accepted the collection without an id")?
-            .to_string();
-        loop {
-            let listed = console
-                .get_all_pages(COLLECTIONS, &[])
-                .await
-                .map_err(|e| e.to_string())?;
-            let entry = listed
-                .get("log_collections")
-                .and_then(Value::as_array)
-                .and_then(|l| {
-                    l.iter()
-                        .find(|c| c.get("id").and_then(Value::as_str) == Some(&id))
-                })
-                .cloned()
-                .ok_or_else(|| format!("collection {id} is not listed by the console"))?;
-            let status = entry.get("status").and_then(Value::as_str).unwrap_or("");
-            match status {
-                "collecting" => tokio::time::sleep(cfg.poll_interval.as_duration()).await,
-                "available" => return download(&console, &id, &entry).await,
-                other => {
-                    let why = ["error", "message", "reason"]
-                        .iter()
-                        .find_map(|k| entry.get(k).and_then(Value::as_str))
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default();
-                    return Err(format!("collection {id} ended `{other}`{why}"));
-                }
-            }
-        }
+    let request = CollectionRequest {
+        resource_type: cfg.resource_type.as_str(),
+        resource_id: &cfg.resource_id,
+        from: ctx.window.from,
+        to: ctx.window.to,
+        poll_interval: cfg.poll_interval.as_duration(),
+        timeout: ctx.transfer_timeout,
     };
-    match tokio::time::timeout(ctx.transfer_timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "the collection was not available within {}",
-            humantime::format_duration(ctx.transfer_timeout)
-        )),
-    }
-}
-
-const COLLECTIONS: &str = "/api/v2/om/log-collections";
-
-async fn download(console: &ConsoleClient, id: &str, entry: &Value) -> Result<JobOutput, String> {
-    let mtime = entry
-        .get("completed_at")
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc))
-        .or_else(|| Some(Utc::now()));
-    let mut out = JobOutput::default();
-    let files = entry
-        .get("files")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if files.is_empty() {
-        out.warnings.push(format!("collection {id} holds no files"));
-    }
-    for f in files {
-        let Some(name) = f.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let url = f
-            .get("url")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("/api/v2/om/log-collections/{id}/files/{name}"));
-        let bytes = console.get_bytes(&url).await.map_err(|e| e.to_string());
-        match bytes {
-            Ok(b) => out.files.push(Collected {
-                rel: name.trim_start_matches('/').to_string(),
-                origin: format!("{}{url}", console.connection().url),
-                mtime,
-                content: b,
-            }),
-            Err(e) => out.warnings.push(format!("{name}: {e}")),
-        }
-    }
-    if out.files.is_empty() && !out.warnings.is_empty() {
-        return Err(out.warnings.join("; "));
-    }
-    Ok(out)
+    let collection = crate::hyperbdr::logs::collect(&console, &request).await?;
+    Ok(JobOutput {
+        files: collection
+            .files
+            .into_iter()
+            .map(|f| Collected {
+                rel: f.name,
+                origin: f.origin,
+                mtime: f.mtime,
+                content: f.content,
+            })
+            .collect(),
+        warnings: collection.warnings,
+    })
 }

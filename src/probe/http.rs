@@ -40,13 +40,11 @@
 //! (`HTTP 503 from URL (expected 2xx)`); CRITICAL naming the error when the request failed.
 //! Metrics: `response_time_ms`, and `cert_days_left` over HTTPS.
 
-use super::tls::{
-    CertSummary, client_config, ensure_crypto_provider, error_chain, io_deadline, millis,
-    resolve_path, root_cause,
-};
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis};
 use crate::config::{Dur, Json, Text};
+use crate::error_text::{error_chain, root_cause};
 use crate::status::Verdict;
+use crate::tls::{CertSummary, PeerCertSlot, TlsOptions, ensure_crypto_provider};
 use futures::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -243,12 +241,9 @@ impl HttpProbe {
         &self,
         ctx: &ProbeContext<'_>,
         limit: Duration,
-    ) -> Result<(reqwest::Client, super::tls::PeerCertSlot), ProbeError> {
-        let ca = self
-            .ca_file
-            .as_ref()
-            .map(|p| resolve_path(ctx.base_dir, p.value()));
-        let tls = client_config(self.tls_verify, ca.as_deref(), &[b"h2", b"http/1.1"])?;
+    ) -> Result<(reqwest::Client, PeerCertSlot), ProbeError> {
+        let tls = TlsOptions::from_config(self.tls_verify, self.ca_file.as_ref(), ctx.base_dir)
+            .client_config(&[b"h2", b"http/1.1"])?;
         let redirect = if self.follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {

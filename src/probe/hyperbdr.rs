@@ -64,26 +64,19 @@
 //! Default verdict: OK naming what was fetched (and the re-runs made). Metrics:
 //! `response_time_ms`, `reruns`.
 
-pub mod cause;
-pub mod client;
-pub mod rerun;
-
-use super::tls::{io_deadline, millis, resolve_path};
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis};
 use crate::config::{Dur, Json, Text, Zone};
+use crate::hyperbdr::cause::Cause;
+use crate::hyperbdr::client::{Connection, ConsoleClient, ConsoleError};
+use crate::hyperbdr::probe::{FetchRequest, RerunPolicy, attach_steps, fetch_all, list_len};
 use crate::status::Verdict;
-use cause::Cause;
-use chrono::{Duration as CDuration, SubsecRound, Utc};
-use client::{Connection, ConsoleClient, ConsoleError, normalise_times};
-use futures::StreamExt;
+use crate::tls::TlsOptions;
 use futures::future::BoxFuture;
-use rerun::{Attempt, Guard};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// Configuration of the `hyperbdr` probe.
@@ -232,11 +225,6 @@ fn default_max() -> u32 {
 
 const RESERVED: [&str; 4] = ["console", "reruns", "rerun_skipped", "rerun_history"];
 
-/// Re-run attempts made by this process, per check and console: a retried run sees them
-/// even though the runner hands it the state of the previous run.
-static ATTEMPTS: LazyLock<Mutex<HashMap<String, Vec<Attempt>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
 impl HyperbdrProbe {
     /// Problems found when the check file is read.
     pub fn validate(&self) -> Result<(), String> {
@@ -285,15 +273,39 @@ impl HyperbdrProbe {
         );
         conn.scene = self.scene.as_str().into();
         conn.lang = self.lang.as_str().into();
-        conn.verify_tls = !self.insecure;
-        conn.ca_file = self
-            .ca_file
-            .as_ref()
-            .map(|p| resolve_path(base_dir, p.value()));
+        conn.tls = TlsOptions::from_config(!self.insecure, self.ca_file.as_ref(), base_dir);
         conn.timeout = io_deadline(self.timeout.map(Dur::as_duration), check_timeout);
         conn.page_size = self.page_size;
         conn.console_timezone = self.console_timezone.0;
         conn
+    }
+
+    /// The endpoints to fetch, query values as text.
+    fn fetch_requests(&self) -> Result<Vec<FetchRequest>, ProbeError> {
+        self.fetch
+            .iter()
+            .map(|(name, f)| {
+                let (path, query, paged) = match f {
+                    Fetch::Path(p) => (p.clone(), Vec::new(), true),
+                    Fetch::Full(full) => {
+                        let mut q = Vec::new();
+                        for (k, v) in &full.query {
+                            q.push((
+                                k.clone(),
+                                query_value(&v.value).map_err(ProbeError::Config)?,
+                            ));
+                        }
+                        (full.path.clone(), q, full.paged)
+                    }
+                };
+                Ok(FetchRequest {
+                    name: name.clone(),
+                    path,
+                    query,
+                    paged,
+                })
+            })
+            .collect()
     }
 }
 
@@ -337,46 +349,17 @@ impl Probe for HyperbdrProbe {
     ) -> BoxFuture<'a, Result<ProbeOutput, ProbeError>> {
         Box::pin(async move {
             self.validate().map_err(ProbeError::Config)?;
+            let fetches = self.fetch_requests()?;
             let conn = self.connection(ctx.base_dir, ctx.timeout);
             let client = ConsoleClient::new(&conn).map_err(failed)?;
             let started = Instant::now();
             let tz = self.console_timezone.0;
 
-            let fetches = self.fetch.iter().map(|(name, f)| {
-                let client = &client;
-                async move {
-                    let (path, query, paged) = match f {
-                        Fetch::Path(p) => (p.as_str(), Vec::new(), true),
-                        Fetch::Full(full) => {
-                            let mut q = Vec::new();
-                            for (k, v) in &full.query {
-                                q.push((
-                                    k.clone(),
-                                    query_value(&v.value).map_err(ProbeError::Config)?,
-                                ));
-                            }
-                            (full.path.as_str(), q, full.paged)
-                        }
-                    };
-                    let data = if paged {
-                        client.get_all_pages(path, &query).await
-                    } else {
-                        client.get_data(path, &query).await
-                    };
-                    Ok::<_, ProbeError>((name.clone(), data.map_err(failed)?))
-                }
-            });
-            let mut observation = Map::new();
-            for r in futures::future::join_all(fetches).await {
-                let (name, mut data) = r?;
-                normalise_times(&mut data, tz);
-                observation.insert(name, data);
-            }
+            let mut observation = fetch_all(&client, &fetches, tz).await.map_err(failed)?;
             observation.insert(
                 "console".into(),
                 json!({"url": self.url.display(), "scene": self.scene.as_str()}),
             );
-
             if self.task_steps {
                 attach_steps(&client, &mut observation, tz).await;
             }
@@ -384,8 +367,18 @@ impl Probe for HyperbdrProbe {
             let mut made = 0usize;
             if let Some(r) = self.rerun.as_ref().filter(|r| r.enabled) {
                 let key = format!("{}|{}", ctx.check_id, self.url.display());
-                let (attempts, history) =
-                    rerun_failed(&client, r, &mut observation, ctx.state, &key).await;
+                let policy = RerunPolicy {
+                    causes: &r.causes,
+                    max_per_task_per_day: r.max_per_task_per_day,
+                };
+                let (attempts, history) = crate::hyperbdr::probe::rerun_failed(
+                    &client,
+                    policy,
+                    &mut observation,
+                    ctx.state,
+                    &key,
+                )
+                .await;
                 made = attempts;
                 state = Some(json!({ "rerun_attempts": history }));
             }
@@ -420,167 +413,4 @@ impl Probe for HyperbdrProbe {
             })
         })
     }
-}
-
-/// The items of the list fetched as `name` (`observation.NAME.NAME`), empty when absent.
-fn list_items(observation: &Map<String, Value>, name: &str) -> Vec<Value> {
-    observation
-        .get(name)
-        .and_then(|v| v.get(name))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The number of items of a fetched list.
-fn list_len(data: &Value) -> Option<usize> {
-    let obj = data.as_object()?;
-    obj.get("total")?;
-    obj.values().find_map(|v| v.as_array().map(Vec::len))
-}
-
-fn task_list(observation: &mut Map<String, Value>) -> Option<&mut Vec<Value>> {
-    observation
-        .get_mut("tasks")?
-        .get_mut("tasks")?
-        .as_array_mut()
-}
-
-/// Fetches the steps of every failed task and classifies its cause.
-async fn attach_steps(
-    client: &ConsoleClient,
-    observation: &mut Map<String, Value>,
-    tz: chrono_tz::Tz,
-) {
-    let hosts: Vec<Value> = list_items(observation, "hosts");
-    let Some(tasks) = task_list(observation) else {
-        return;
-    };
-    let failed: Vec<(usize, String)> = tasks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| rerun::is_failed(t))
-        .map(|(i, t)| (i, t.get("id").map(id_text).unwrap_or_default()))
-        .collect();
-    let steps: Vec<(usize, Result<Value, ConsoleError>)> = futures::stream::iter(failed)
-        .map(|(i, id)| async move {
-            let q = [("task_id".to_string(), id)];
-            (i, client.get_data("/hypermotion/v1/job/steps", &q).await)
-        })
-        .buffered(4)
-        .collect()
-        .await;
-    for (i, result) in steps {
-        let task = &mut tasks[i];
-        let steps = match result {
-            Ok(mut data) => {
-                normalise_times(&mut data, tz);
-                let s = data.get("steps").cloned().unwrap_or(Value::Array(vec![]));
-                task["steps"] = s.clone();
-                Some(s)
-            }
-            Err(e) => {
-                task["steps"] = Value::Null;
-                task["steps_error"] = json!(e.to_string());
-                None
-            }
-        };
-        let host_id = task.get("source_id").map(id_text).unwrap_or_default();
-        let host = hosts
-            .iter()
-            .find(|h| h.get("id").map(id_text).as_deref() == Some(&host_id));
-        let texts = cause::evidence_texts(task, steps.as_ref(), host);
-        let (c, evidence) = cause::classify(&texts);
-        let evidence = evidence.map(|e| clip(e, 500)).unwrap_or_default();
-        if let Some(console_cause) = task.get("error").and_then(|e| e.get("cause")).cloned() {
-            task["console_cause"] = console_cause;
-        }
-        task["cause"] = json!(c.as_str());
-        task["cause_evidence"] = json!(evidence);
-    }
-}
-
-fn id_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
-    }
-}
-
-/// Plans and makes the re-runs; returns the attempts made and the 24 h history to keep.
-async fn rerun_failed(
-    client: &ConsoleClient,
-    spec: &RerunSpec,
-    observation: &mut Map<String, Value>,
-    state: &Value,
-    key: &str,
-) -> (usize, Vec<Attempt>) {
-    let now = Utc::now();
-    let keep_after = now - CDuration::hours(24);
-    let mut history: Vec<Attempt> = state
-        .get("rerun_attempts")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
-    {
-        let memory = ATTEMPTS.lock().unwrap_or_else(|p| p.into_inner());
-        for a in memory.get(key).into_iter().flatten() {
-            if !history.contains(a) {
-                history.push(a.clone());
-            }
-        }
-    }
-    history.retain(|a| a.at > keep_after);
-
-    let tasks: Vec<Value> = list_items(observation, "tasks");
-    let hosts: Vec<Value> = list_items(observation, "hosts");
-    let guard = Guard {
-        causes: &spec.causes,
-        max_per_task_per_day: spec.max_per_task_per_day,
-        history: &history,
-        now,
-    };
-    let (go, skipped) = rerun::plan(&tasks, &hosts, &guard);
-
-    let mut made = Vec::new();
-    for c in go {
-        let body = json!({"batch_sync": [{"migration_id": c.host_id, "do_snapshot": true}]});
-        let outcome = match client.post_data("/api/v2/batchSync", &body).await {
-            Ok(_) => "started".to_string(),
-            Err(e) => format!("failed: {e}"),
-        };
-        tracing::info!(task = %c.task_id, host = %c.host_id, cause = %c.cause, %outcome, "re-ran a failed HyperBDR task");
-        made.push(Attempt {
-            task_id: c.task_id,
-            host_id: c.host_id,
-            cause: c.cause,
-            at: Utc::now().trunc_subsecs(0),
-            outcome,
-        });
-    }
-    history.extend(made.iter().cloned());
-    {
-        let mut memory = ATTEMPTS.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = memory.entry(key.to_string()).or_default();
-        entry.extend(made.iter().cloned());
-        entry.retain(|a| a.at > keep_after);
-    }
-    let to_json = |v: &[Attempt]| serde_json::to_value(v).unwrap_or(Value::Array(vec![]));
-    observation.insert("reruns".into(), to_json(&made));
-    observation.insert(
-        "rerun_skipped".into(),
-        serde_json::to_value(&skipped).unwrap_or(Value::Array(vec![])),
-    );
-    observation.insert("rerun_history".into(), to_json(&history));
-    (made.len(), history)
 }

@@ -7,19 +7,18 @@ pub mod heartbeat;
 pub mod http;
 pub mod hyperbdr;
 pub mod log;
-pub mod s3_client;
 pub mod s3_credentials;
 pub mod sample_restore;
 pub mod system;
 pub mod tcp;
-pub mod tls;
 pub mod tls_file;
 
 use crate::status::Verdict;
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a probe saw: always a JSON object; each probe documents its fields.
@@ -61,6 +60,22 @@ pub enum ProbeError {
     Config(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// An unusable `ca_file` (or TLS setup) is a configuration error of the probe.
+impl From<crate::tls::TlsError> for ProbeError {
+    fn from(e: crate::tls::TlsError) -> ProbeError {
+        ProbeError::Config(e.to_string())
+    }
+}
+
+impl From<crate::s3::S3SetupError> for ProbeError {
+    fn from(e: crate::s3::S3SetupError) -> ProbeError {
+        match e {
+            crate::s3::S3SetupError::Config(m) => ProbeError::Config(m),
+            other => ProbeError::Failed(other.to_string()),
+        }
+    }
 }
 
 /// One kind of observation.
@@ -130,5 +145,71 @@ impl ProbeSpec {
     /// The probe's own checks of its configuration ([`Probe::validate`]).
     pub fn validate(&self) -> Result<(), String> {
         self.as_probe().validate()
+    }
+}
+
+// Conventions every probe follows: paths, deadlines and the numbers and times of observations.
+
+/// `path` as written in a probe's configuration, resolved against the root config's folder.
+pub fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
+/// The I/O deadline of a network probe: its own `timeout` when set, else the check's, and
+/// always a little under the check's so that the probe reports "timed out" itself instead of
+/// being cut off by the runner (which would give UNKNOWN instead of a result).
+pub fn io_deadline(configured: Option<Duration>, check_timeout: Duration) -> Duration {
+    let margin = (check_timeout / 10).min(Duration::from_secs(1));
+    let cap = check_timeout.saturating_sub(margin);
+    configured.unwrap_or(cap).min(cap)
+}
+
+/// `2026-03-01T12:00:00Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Rounds to three decimals: enough for days (≈1.5 min) and milliseconds (1 µs), and keeps
+/// observations readable.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Milliseconds of a duration, to the microsecond.
+pub fn millis(d: Duration) -> f64 {
+    round3(d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_stays_under_the_check_timeout() {
+        let s = Duration::from_secs;
+        assert_eq!(io_deadline(None, s(30)), s(29));
+        assert_eq!(io_deadline(Some(s(5)), s(30)), s(5));
+        assert_eq!(io_deadline(Some(s(60)), s(30)), s(29));
+        assert_eq!(
+            io_deadline(None, Duration::from_millis(500)),
+            Duration::from_millis(450)
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_base_dir() {
+        assert_eq!(
+            resolve_path(Path::new("/etc/patrol"), "certs/ca.pem"),
+            PathBuf::from("/etc/patrol/certs/ca.pem")
+        );
+        assert_eq!(
+            resolve_path(Path::new("/etc/patrol"), "/abs/ca.pem"),
+            PathBuf::from("/abs/ca.pem")
+        );
     }
 }

@@ -49,10 +49,9 @@
 //! Default verdict: OK when `result` is `valid`, else CRITICAL naming the result and the
 //! detail. Metrics: `latency_ms`, `valid` (1 or 0).
 
-use super::s3_client::{S3Client, S3Connection, S3Failure, classify};
-use super::tls::millis;
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
-use crate::config::Text;
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis};
+use crate::config::{Dur, Text};
+use crate::s3::{S3Client, S3Connection, S3Failure, classify};
 use crate::status::Verdict;
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
@@ -74,7 +73,8 @@ impl Probe for S3CredentialsProbe {
         ctx: &'a ProbeContext<'a>,
     ) -> BoxFuture<'a, Result<ProbeOutput, ProbeError>> {
         Box::pin(async move {
-            let client = S3Client::new(&self.0, ctx.base_dir, ctx.timeout)?;
+            let limit = io_deadline(self.0.timeout.map(Dur::as_duration), ctx.timeout);
+            let client = S3Client::new(&self.0, ctx.base_dir, limit)?;
             let started = Instant::now();
             let outcome = client.list_one().await;
             let elapsed = started.elapsed();

@@ -67,10 +67,10 @@
 //! "5/5 items verified (15/40 covered in this pass), full coverage every 8 runs".
 //! Metrics: `verified`, `failed`, `total`, `covered`, `bytes_restored`.
 
-use super::s3_client::{S3Client, S3Connection, S3Failure, check_key, transport_failure};
-use super::tls::{millis, resolve_path};
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
-use crate::config::Text;
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis, resolve_path};
+use crate::config::{Dur, Text};
+use crate::manifest::{MAX_MANIFEST_BYTES, ManifestItem, parse_manifest};
+use crate::s3::{S3Client, S3Connection, S3Failure, check_key, transport_failure};
 use crate::status::Verdict;
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
@@ -126,17 +126,6 @@ fn yes() -> bool {
 
 /// At most this many earlier failures are restored again per run.
 const MAX_RECHECKS: usize = 50;
-/// A manifest larger than this is refused.
-const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
-
-/// One entry of the manifest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ManifestItem {
-    pub path: String,
-    /// Lowercase hex.
-    pub sha256: String,
-    pub size: Option<u64>,
-}
 
 /// What the probe remembers between runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -201,11 +190,14 @@ impl SampleRestoreProbe {
     fn source(&self, ctx: &ProbeContext<'_>) -> Result<Source, ProbeError> {
         match (&self.dir, &self.s3) {
             (Some(dir), None) => Ok(Source::Dir(resolve_path(ctx.base_dir, dir.value()))),
-            (None, Some(conn)) => Ok(Source::S3(Box::new(S3Client::new(
-                conn,
-                ctx.base_dir,
-                ctx.timeout,
-            )?))),
+            (None, Some(conn)) => {
+                let limit = io_deadline(conn.timeout.map(Dur::as_duration), ctx.timeout);
+                Ok(Source::S3(Box::new(S3Client::new(
+                    conn,
+                    ctx.base_dir,
+                    limit,
+                )?)))
+            }
             _ => Err(ProbeError::Config(
                 "sample_restore: set exactly one of `dir` and `s3`".into(),
             )),
@@ -234,7 +226,7 @@ impl SampleRestoreProbe {
             ));
         }
         let started = Instant::now();
-        let deadline = started + super::tls::io_deadline(None, ctx.timeout);
+        let deadline = started + io_deadline(None, ctx.timeout);
         let source = self.source(ctx)?;
         let scratch_parent = match &self.scratch_dir {
             Some(d) => resolve_path(ctx.base_dir, d.value()),
@@ -274,6 +266,124 @@ fn join_key(prefix: &str, rel: &str) -> String {
         format!("{prefix}{rel}")
     } else {
         format!("{prefix}/{rel}")
+    }
+}
+
+/// Which manifest items a run restores: `count` from the cursor on (the rotation), plus
+/// earlier failures that are not in the rotation (the rechecks).
+#[derive(Debug)]
+struct Plan {
+    /// The stored cursor, with coverage restarted when the list of paths changed or a pass
+    /// was complete.
+    state: Cursor,
+    total: usize,
+    count: usize,
+    /// Manifest position where this run starts.
+    start: usize,
+    rotation: Vec<usize>,
+    rechecks: Vec<usize>,
+}
+
+/// What a run restored.
+#[derive(Debug, Default)]
+struct Restored {
+    results: Vec<ItemResult>,
+    /// Items of the rotation that were restored (the cursor advances past them only).
+    done_rotation: usize,
+    /// The deadline came before every planned item was restored.
+    incomplete: bool,
+}
+
+impl Plan {
+    /// `manifest` is not empty (an empty manifest is reported before).
+    fn new(mut state: Cursor, manifest: &[ManifestItem], count: usize, recheck: bool) -> Plan {
+        let total = manifest.len();
+        let count = count.min(total);
+        let digest = paths_digest(manifest);
+        if state.paths_digest != digest {
+            // A different list of items: start a new pass (from the same position).
+            state.covered = 0;
+            state.paths_digest = digest;
+        }
+        if state.covered >= total {
+            state.covered = 0;
+        }
+        let start = state.cursor % total;
+        let rotation: Vec<usize> = (0..count).map(|i| (start + i) % total).collect();
+        let rechecks = if recheck {
+            let index: HashMap<&str, usize> = manifest
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.path.as_str(), i))
+                .collect();
+            let in_rotation: HashSet<usize> = rotation.iter().copied().collect();
+            state
+                .failed
+                .iter()
+                .filter_map(|p| index.get(p.as_str()).copied())
+                .filter(|i| !in_rotation.contains(i))
+                .take(MAX_RECHECKS)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Plan {
+            state,
+            total,
+            count,
+            start,
+            rotation,
+            rechecks,
+        }
+    }
+
+    /// `ceil(total / count)`.
+    fn runs_per_pass(&self) -> usize {
+        self.total.div_ceil(self.count)
+    }
+
+    /// The state the next run starts from: the cursor past the rotation items done, the
+    /// coverage grown by them, and the paths that still fail (this run's failures first,
+    /// then earlier ones not checked in this run that are still in the manifest).
+    fn next_cursor(&self, manifest: &[ManifestItem], restored: &Restored) -> Cursor {
+        let results = &restored.results;
+        let checked: HashSet<&str> = results.iter().map(|r| r.path.as_str()).collect();
+        let listed: HashSet<&str> = manifest.iter().map(|m| m.path.as_str()).collect();
+        let mut failed: Vec<String> = results
+            .iter()
+            .filter(|r| r.status != "ok")
+            .map(|r| r.path.clone())
+            .collect();
+        for p in &self.state.failed {
+            if !checked.contains(p.as_str()) && listed.contains(p.as_str()) && !failed.contains(p) {
+                failed.push(p.clone());
+            }
+        }
+        let covered = (self.state.covered + restored.done_rotation).min(self.total);
+        let pass_complete = covered == self.total && restored.done_rotation > 0;
+        Cursor {
+            cursor: (self.start + restored.done_rotation) % self.total,
+            covered,
+            passes: self.state.passes + u64::from(pass_complete),
+            paths_digest: self.state.paths_digest.clone(),
+            failed,
+        }
+    }
+
+    /// This run completed a pass over the manifest.
+    fn pass_complete(&self, next: &Cursor, restored: &Restored) -> bool {
+        next.covered == self.total && restored.done_rotation > 0
+    }
+}
+
+/// Deletes the scratch directory (a failure is logged: the results stand).
+fn remove_scratch(scratch: tempfile::TempDir) {
+    let path = scratch.path().to_path_buf();
+    if let Err(e) = scratch.close() {
+        tracing::warn!(
+            "cannot remove the scratch directory {}: {e}",
+            path.display()
+        );
     }
 }
 
@@ -403,6 +513,7 @@ impl Run<'_> {
         }
     }
 
+    /// Restores and verifies this run's items, then reports them and moves the cursor.
     async fn verify(
         &mut self,
         ctx: &ProbeContext<'_>,
@@ -410,143 +521,128 @@ impl Run<'_> {
         format: &'static str,
         started: Instant,
     ) -> Result<ProbeOutput, ProbeError> {
-        let total = manifest.len();
-        let count = self.probe.count.min(total);
-        let digest = paths_digest(&manifest);
-        let mut state: Cursor = serde_json::from_value(ctx.state.clone()).unwrap_or_default();
-        if state.paths_digest != digest {
-            // A different list of items: start a new pass (from the same position).
-            state.covered = 0;
-            state.paths_digest = digest;
-        }
-        if state.covered >= total {
-            state.covered = 0;
-        }
-        let start = state.cursor % total;
-        let rotation: Vec<usize> = (0..count).map(|i| (start + i) % total).collect();
-        let index: HashMap<&str, usize> = manifest
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.path.as_str(), i))
-            .collect();
-        let in_rotation: HashSet<usize> = rotation.iter().copied().collect();
-        let rechecks: Vec<usize> = if self.probe.recheck_failed {
-            state
-                .failed
-                .iter()
-                .filter_map(|p| index.get(p.as_str()).copied())
-                .filter(|i| !in_rotation.contains(i))
-                .take(MAX_RECHECKS)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let state: Cursor = serde_json::from_value(ctx.state.clone()).unwrap_or_default();
+        let plan = Plan::new(
+            state,
+            &manifest,
+            self.probe.count,
+            self.probe.recheck_failed,
+        );
+        let scratch = self.make_scratch(ctx.check_id)?;
+        let restored = self.restore_planned(&manifest, &plan, scratch.path()).await;
+        remove_scratch(scratch);
+        let next = plan.next_cursor(&manifest, &restored);
+        let observation = self.observation(&plan, &next, &restored, format, started);
+        let verdict = self.verdict(&plan, &next, &restored);
+        let state = serde_json::to_value(&next)
+            .map_err(|e| ProbeError::Failed(format!("cannot keep the cursor: {e}")))?;
+        Ok(ProbeOutput {
+            observation,
+            verdict,
+            state: Some(state),
+        })
+    }
 
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("patrol-restore-{}-", ctx.check_id))
+    /// A fresh scratch directory for this run, in `scratch_dir`.
+    fn make_scratch(&self, check_id: &str) -> Result<tempfile::TempDir, ProbeError> {
+        tempfile::Builder::new()
+            .prefix(&format!("patrol-restore-{check_id}-"))
             .tempdir_in(&self.scratch_parent)
             .map_err(|e| {
                 ProbeError::Failed(format!(
                     "cannot make a scratch directory in {}: {e}",
                     self.scratch_parent.display()
                 ))
-            })?;
+            })
+    }
 
-        let mut results: Vec<ItemResult> = Vec::new();
-        let mut done_rotation = 0usize;
-        let mut incomplete = false;
-        let plan = rechecks
+    /// Restores the earlier failures, then the rotation, one item at a time, until the
+    /// deadline.
+    async fn restore_planned(
+        &mut self,
+        manifest: &[ManifestItem],
+        plan: &Plan,
+        scratch: &Path,
+    ) -> Restored {
+        let mut restored = Restored::default();
+        let items = plan
+            .rechecks
             .iter()
             .map(|&i| (i, true))
-            .chain(rotation.iter().map(|&i| (i, false)));
-        for (n, (i, rechecked)) in plan.enumerate() {
+            .chain(plan.rotation.iter().map(|&i| (i, false)));
+        for (n, (i, rechecked)) in items.enumerate() {
             if Instant::now() >= self.deadline {
-                incomplete = true;
+                restored.incomplete = true;
                 break;
             }
-            let dest = scratch.path().join(format!("item-{n}"));
+            let dest = scratch.join(format!("item-{n}"));
             let result = self.restore_item(&manifest[i], &dest, rechecked).await;
             // Free the space before the next item.
             let _ = tokio::fs::remove_file(&dest).await;
             let timed_out = result.status == "error" && Instant::now() >= self.deadline;
             if timed_out {
                 // Not the item's fault: it is tried again in the next run.
-                incomplete = true;
+                restored.incomplete = true;
                 break;
             }
             if !rechecked {
-                done_rotation += 1;
+                restored.done_rotation += 1;
             }
-            results.push(result);
+            restored.results.push(result);
         }
-        let scratch_path = scratch.path().to_path_buf();
-        if let Err(e) = scratch.close() {
-            tracing::warn!(
-                "cannot remove the scratch directory {}: {e}",
-                scratch_path.display()
-            );
-        }
+        restored
+    }
 
-        // The new state.
-        let checked: HashSet<&str> = results.iter().map(|r| r.path.as_str()).collect();
-        let mut failed: Vec<String> = results
-            .iter()
-            .filter(|r| r.status != "ok")
-            .map(|r| r.path.clone())
-            .collect();
-        for p in &state.failed {
-            if !checked.contains(p.as_str())
-                && index.contains_key(p.as_str())
-                && !failed.contains(p)
-            {
-                failed.push(p.clone());
-            }
-        }
-        let cursor = (start + done_rotation) % total;
-        let covered = (state.covered + done_rotation).min(total);
-        let pass_complete = covered == total && done_rotation > 0;
-        let passes = state.passes + u64::from(pass_complete);
-        let new_state = Cursor {
-            cursor,
-            covered,
-            passes,
-            paths_digest: state.paths_digest.clone(),
-            failed,
-        };
-
-        let runs_per_pass = total.div_ceil(count);
+    /// The observation of a run that read the manifest.
+    fn observation(
+        &self,
+        plan: &Plan,
+        next: &Cursor,
+        restored: &Restored,
+        format: &'static str,
+        started: Instant,
+    ) -> Value {
+        let results = &restored.results;
         let verified = results.iter().filter(|r| r.status == "ok").count();
-        let bad: Vec<&ItemResult> = results.iter().filter(|r| r.status != "ok").collect();
-        let observation = json!({
+        json!({
             "source": self.source_label,
             "manifest": self.manifest_label,
             "manifest_status": "ok",
             "manifest_error": null,
             "manifest_format": format,
-            "total": total,
-            "count": count,
-            "start": start,
-            "cursor": cursor,
-            "covered": covered,
-            "pass_complete": pass_complete,
-            "passes": passes,
-            "runs_per_pass": runs_per_pass,
+            "total": plan.total,
+            "count": plan.count,
+            "start": plan.start,
+            "cursor": next.cursor,
+            "covered": next.covered,
+            "pass_complete": plan.pass_complete(next, restored),
+            "passes": next.passes,
+            "runs_per_pass": plan.runs_per_pass(),
             "items": results,
             "verified": verified,
-            "failed": bad.len(),
+            "failed": results.len() - verified,
             "bytes_restored": self.bytes_restored,
-            "incomplete": incomplete,
+            "incomplete": restored.incomplete,
             "scratch_dir": self.scratch_parent.display().to_string(),
             "duration_ms": millis(started.elapsed()),
-        });
+        })
+    }
 
+    /// CRITICAL naming every item that failed, else OK with the coverage.
+    fn verdict(&self, plan: &Plan, next: &Cursor, restored: &Restored) -> Verdict {
+        let results = &restored.results;
+        let verified = results.iter().filter(|r| r.status == "ok").count();
+        let bad: Vec<&ItemResult> = results.iter().filter(|r| r.status != "ok").collect();
         let verdict = if bad.is_empty() {
+            let runs_per_pass = plan.runs_per_pass();
             let mut text = format!(
-                "{verified}/{} items verified ({covered}/{total} covered in this pass), full coverage every {runs_per_pass} run{}",
+                "{verified}/{} items verified ({}/{} covered in this pass), full coverage every {runs_per_pass} run{}",
                 results.len(),
+                next.covered,
+                plan.total,
                 if runs_per_pass == 1 { "" } else { "s" }
             );
-            if incomplete {
+            if restored.incomplete {
                 text.push_str("; the timeout cut this run short");
             }
             Verdict::ok(text)
@@ -562,19 +658,12 @@ impl Run<'_> {
                 results.len()
             ))
         };
-        let verdict = verdict
+        verdict
             .with_metric("verified", verified as f64)
             .with_metric("failed", bad.len() as f64)
-            .with_metric("total", total as f64)
-            .with_metric("covered", covered as f64)
-            .with_metric("bytes_restored", self.bytes_restored as f64);
-        let state = serde_json::to_value(&new_state)
-            .map_err(|e| ProbeError::Failed(format!("cannot keep the cursor: {e}")))?;
-        Ok(ProbeOutput {
-            observation,
-            verdict,
-            state: Some(state),
-        })
+            .with_metric("total", plan.total as f64)
+            .with_metric("covered", next.covered as f64)
+            .with_metric("bytes_restored", self.bytes_restored as f64)
     }
 
     /// Restores one item to `dest` and verifies it.
@@ -744,202 +833,110 @@ fn paths_digest(items: &[ManifestItem]) -> String {
     hex(&h.finalize())
 }
 
-/// Parses a manifest: `sha256sum` lines or JSON (see the module documentation). Returns the
-/// items in manifest order and the format's name.
-pub fn parse_manifest(bytes: &[u8]) -> Result<(Vec<ManifestItem>, &'static str), String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    let text = text.trim_start_matches('\u{feff}');
-    let items = if matches!(text.trim_start().chars().next(), Some('[' | '{')) {
-        (parse_json_manifest(text)?, "json")
-    } else {
-        (parse_sums(text)?, "sha256sum")
-    };
-    let mut seen = HashSet::new();
-    for item in &items.0 {
-        if !seen.insert(item.path.as_str()) {
-            return Err(format!("{:?} is listed twice", item.path));
-        }
-    }
-    Ok(items)
-}
-
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn parse_sums(text: &str) -> Result<Vec<ManifestItem>, String> {
-    let mut items = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim_end_matches('\r');
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let bad = || {
-            format!(
-                "line {}: expected `SHA256  path` or `SHA256 (path) = HEX`, found {:?}",
-                n + 1,
-                line.chars().take(80).collect::<String>()
-            )
-        };
-        // BSD style: SHA256 (path) = hex
-        if let Some(rest) = line.strip_prefix("SHA256 (") {
-            let (path, hash) = rest.rsplit_once(") = ").ok_or_else(bad)?;
-            if !is_sha256(hash.trim()) || path.is_empty() {
-                return Err(bad());
-            }
-            items.push(ManifestItem {
-                path: path.to_string(),
-                sha256: hash.trim().to_ascii_lowercase(),
-                size: None,
-            });
-            continue;
-        }
-        // GNU style; a leading backslash means the name is escaped (\\ and \n).
-        let (escaped, line) = match line.strip_prefix('\\') {
-            Some(rest) => (true, rest),
-            None => (false, line),
-        };
-        if line.len() < 66 || !line.is_char_boundary(64) {
-            return Err(bad());
-        }
-        let (hash, rest) = line.split_at(64);
-        let path = rest
-            .strip_prefix("  ")
-            .or_else(|| rest.strip_prefix(" *"))
-            .ok_or_else(bad)?;
-        if !is_sha256(hash) || path.is_empty() {
-            return Err(bad());
-        }
-        let path = if escaped {
-            path.replace("\\n", "\n").replace("\\\\", "\\")
-        } else {
-            path.to_string()
-        };
-        items.push(ManifestItem {
-            path,
-            sha256: hash.to_ascii_lowercase(),
-            size: None,
-        });
-    }
-    Ok(items)
-}
-
-fn parse_json_manifest(text: &str) -> Result<Vec<ManifestItem>, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let list = match &v {
-        Value::Array(a) => Some(a),
-        Value::Object(m) => ["items", "files", "objects"]
-            .iter()
-            .find_map(|k| m.get(*k).and_then(Value::as_array)),
-        _ => None,
-    };
-    if let Some(list) = list {
-        return list
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| json_item(None, entry).map_err(|e| format!("item {}: {e}", i + 1)))
-            .collect();
-    }
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .map(|(path, entry)| json_item(Some(path), entry).map_err(|e| format!("{path:?}: {e}")))
-            .collect(),
-        _ => Err("expected a list of items or an object".into()),
-    }
-}
-
-fn json_item(path: Option<&str>, entry: &Value) -> Result<ManifestItem, String> {
-    let field = |names: &[&str]| names.iter().find_map(|n| entry.get(*n));
-    let (path, hash, size) = match (path, entry) {
-        (Some(p), Value::String(h)) => (p.to_string(), h.clone(), None),
-        (p, Value::Object(_)) => {
-            let path = match p {
-                Some(p) => p.to_string(),
-                None => field(&["path", "key", "name", "file"])
-                    .and_then(Value::as_str)
-                    .ok_or("no `path`")?
-                    .to_string(),
-            };
-            let hash = field(&["sha256", "checksum", "hash"])
-                .and_then(Value::as_str)
-                .ok_or("no `sha256`")?
-                .to_string();
-            let size = match field(&["size", "bytes"]) {
-                None | Some(Value::Null) => None,
-                Some(s) => Some(s.as_u64().ok_or("`size` is not a whole number of bytes")?),
-            };
-            (path, hash, size)
-        }
-        _ => return Err("expected an object with `path` and `sha256`".into()),
-    };
-    let hash = hash
-        .trim()
-        .trim_start_matches("sha256:")
-        .to_ascii_lowercase();
-    if !is_sha256(&hash) {
-        return Err(format!("{hash:?} is not a SHA-256 in hex"));
-    }
-    if path.is_empty() {
-        return Err("empty path".into());
-    }
-    Ok(ManifestItem {
-        path,
-        sha256: hash,
-        size,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const H1: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-    const H2: &str = "2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE";
-
-    #[test]
-    fn sha256sum_lines_are_read() {
-        let text = format!(
-            "# made by sha256sum\n{H1}  dir/a b.bin\n{H2} *b.bin\n\nSHA256 (c.txt) = {H1}\n\\{H1}  new\\nline\n"
-        );
-        let (items, format) = parse_manifest(text.as_bytes()).unwrap();
-        assert_eq!(format, "sha256sum");
-        let paths: Vec<_> = items.iter().map(|i| i.path.as_str()).collect();
-        assert_eq!(paths, ["dir/a b.bin", "b.bin", "c.txt", "new\nline"]);
-        assert_eq!(items[1].sha256, H2.to_ascii_lowercase());
-        assert_eq!(items[0].size, None);
+    fn manifest(n: usize) -> Vec<ManifestItem> {
+        (0..n)
+            .map(|i| ManifestItem {
+                path: format!("f{i}"),
+                sha256: "0".repeat(64),
+                size: None,
+            })
+            .collect()
     }
 
-    #[test]
-    fn bad_sha256sum_lines_name_the_line() {
-        let err = parse_manifest(format!("{H1}  a\nnot a line\n").as_bytes()).unwrap_err();
-        assert!(err.starts_with("line 2:"), "{err}");
-        let err = parse_manifest(format!("{H1}  a\n{H1}  a\n").as_bytes()).unwrap_err();
-        assert!(err.contains("listed twice"), "{err}");
-    }
-
-    #[test]
-    fn json_manifests_in_every_shape() {
-        let list = format!(r#"[{{"path":"a","sha256":"{H1}","size":4}}]"#);
-        let wrapped = format!(r#"{{"files":[{{"key":"a","checksum":"sha256:{H1}","bytes":4}}]}}"#);
-        let map = format!(r#"{{"a":{{"sha256":"{H1}","size":4}}}}"#);
-        for text in [list, wrapped, map] {
-            let (items, format) = parse_manifest(text.as_bytes()).unwrap();
-            assert_eq!(format, "json");
-            assert_eq!(
-                items,
-                vec![ManifestItem {
-                    path: "a".into(),
-                    sha256: H1.into(),
-                    size: Some(4)
-                }],
-                "{text}"
-            );
+    fn result(path: &str, status: &'static str, rechecked: bool) -> ItemResult {
+        ItemResult {
+            path: path.into(),
+            status,
+            expected_sha256: "0".repeat(64),
+            actual_sha256: None,
+            expected_size: None,
+            size: None,
+            error: None,
+            rechecked,
         }
-        let (items, _) = parse_manifest(format!(r#"{{"a":"{H1}"}}"#).as_bytes()).unwrap();
-        assert_eq!(items[0].size, None);
-        let err = parse_manifest(br#"[{"path":"a","sha256":"xyz"}]"#).unwrap_err();
-        assert!(err.contains("item 1"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_rotates_from_the_cursor_and_rechecks_earlier_failures() {
+        let items = manifest(5);
+        let state = Cursor {
+            cursor: 3,
+            covered: 1,
+            passes: 0,
+            paths_digest: paths_digest(&items),
+            failed: vec!["f0".into(), "f4".into(), "gone".into()],
+        };
+        let plan = Plan::new(state, &items, 2, true);
+        assert_eq!((plan.start, plan.count, plan.total), (3, 2, 5));
+        assert_eq!(plan.rotation, vec![3, 4]);
+        // f4 is in the rotation anyway; `gone` is no longer in the manifest.
+        assert_eq!(plan.rechecks, vec![0]);
+        assert_eq!(plan.runs_per_pass(), 3);
+        assert!(
+            Plan::new(Cursor::default(), &items, 2, false)
+                .rechecks
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_changed_manifest_restarts_the_coverage() {
+        let items = manifest(4);
+        let state = Cursor {
+            cursor: 2,
+            covered: 3,
+            paths_digest: "something else".into(),
+            ..Cursor::default()
+        };
+        let plan = Plan::new(state, &items, 10, true);
+        assert_eq!(plan.state.covered, 0);
+        assert_eq!(plan.state.paths_digest, paths_digest(&items));
+        assert_eq!(plan.count, 4);
+        assert_eq!(plan.rotation, vec![2, 3, 0, 1]);
+    }
+
+    #[test]
+    fn the_next_cursor_moves_past_what_was_done_and_keeps_failures() {
+        let items = manifest(4);
+        let state = Cursor {
+            cursor: 2,
+            covered: 2,
+            passes: 1,
+            paths_digest: paths_digest(&items),
+            failed: vec!["f0".into(), "f1".into()],
+        };
+        let plan = Plan::new(state, &items, 2, true);
+        let restored = Restored {
+            results: vec![
+                result("f0", "ok", true),
+                result("f1", "corrupted", true),
+                result("f2", "missing", false),
+                result("f3", "ok", false),
+            ],
+            done_rotation: 2,
+            incomplete: false,
+        };
+        let next = plan.next_cursor(&items, &restored);
+        assert_eq!(next.cursor, 0);
+        assert_eq!(next.covered, 4);
+        assert!(plan.pass_complete(&next, &restored));
+        assert_eq!(next.passes, 2);
+        assert_eq!(next.failed, vec!["f1".to_string(), "f2".to_string()]);
+
+        // Cut short by the timeout: only what was done counts.
+        let short = Restored {
+            results: vec![result("f2", "ok", false)],
+            done_rotation: 1,
+            incomplete: true,
+        };
+        let next = plan.next_cursor(&items, &short);
+        assert_eq!((next.cursor, next.covered, next.passes), (3, 3, 1));
+        assert!(!plan.pass_complete(&next, &short));
+        assert_eq!(next.failed, vec!["f0".to_string(), "f1".to_string()]);
     }
 
     #[test]

@@ -36,11 +36,11 @@
 //! Default verdict: CRITICAL when the connection or the requested handshake failed, else OK;
 //! metrics `latency_ms` and, with TLS, `cert_days_left`.
 
-use super::tls::{CertSummary, client_config, ensure_crypto_provider, io_deadline, millis};
-use super::tls::{error_chain, resolve_path};
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis, rfc3339};
 use crate::config::{Dur, Text};
+use crate::error_text::error_chain;
 use crate::status::Verdict;
+use crate::tls::{CertSummary, ClientTls, TlsOptions, ensure_crypto_provider};
 use futures::future::BoxFuture;
 use rustls::pki_types::ServerName;
 use schemars::JsonSchema;
@@ -115,18 +115,13 @@ impl Probe for TcpProbe {
             // Prepare TLS first: a bad ca_file or server name is a configuration error.
             let tls = if self.tls {
                 ensure_crypto_provider();
-                let ca = self
-                    .ca_file
-                    .as_ref()
-                    .map(|p| resolve_path(ctx.base_dir, p.value()));
+                let options =
+                    TlsOptions::from_config(self.tls_verify, self.ca_file.as_ref(), ctx.base_dir);
                 let name = self.server_name.as_ref().unwrap_or(&self.host);
                 let server_name = ServerName::try_from(name.value().to_string()).map_err(|e| {
                     ProbeError::Config(format!("invalid TLS server name {:?}: {e}", name.display()))
                 })?;
-                Some((
-                    client_config(self.tls_verify, ca.as_deref(), &[])?,
-                    server_name,
-                ))
+                Some((options.client_config(&[])?, server_name))
             } else {
                 None
             };
@@ -140,7 +135,7 @@ impl TcpProbe {
     async fn observe(
         &self,
         limit: Duration,
-        tls: Option<(super::tls::ClientTls, ServerName<'static>)>,
+        tls: Option<(ClientTls, ServerName<'static>)>,
     ) -> Seen {
         let deadline = tokio::time::Instant::now() + limit;
         let timed_out = || format!("timed out after {}", Dur(limit));
@@ -294,7 +289,7 @@ impl TcpProbe {
                     if let (Some(c), Some(d)) = (&t.cert, cert_days) {
                         s.push_str(&format!(
                             ", certificate expires in {d:.1} days ({})",
-                            super::tls::rfc3339(c.not_after)
+                            rfc3339(c.not_after)
                         ));
                     }
                 }

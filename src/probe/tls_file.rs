@@ -28,10 +28,10 @@
 //! `warn_days` (30), else OK; metric `min_days_left`. A missing or unreadable file, or one
 //! without a PEM certificate, cannot be judged: UNKNOWN.
 
-use super::tls::{CertSummary, resolve_path, rfc3339, round3};
-use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeError, ProbeOutput, resolve_path, rfc3339, round3};
 use crate::config::Text;
 use crate::status::Verdict;
+use crate::tls::CertSummary;
 use futures::future::BoxFuture;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;

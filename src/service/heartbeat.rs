@@ -11,6 +11,7 @@
 
 use crate::app::App;
 use crate::config::{HeartbeatMethod, SelfHeartbeat};
+use crate::tls::TlsOptions;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -57,9 +58,18 @@ impl Heartbeats {
 }
 
 async fn sender(mut rx: mpsc::UnboundedReceiver<Beat>, app: watch::Receiver<Arc<App>>) {
-    crate::probe::tls::ensure_crypto_provider();
+    crate::tls::ensure_crypto_provider();
+    // The same trust as every other client of patrol: the system's roots.
+    let tls = match TlsOptions::default().client_config(&[b"h2", b"http/1.1"]) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("self_heartbeat: cannot set up TLS: {e}");
+            return;
+        }
+    };
     let client = match reqwest::Client::builder()
         .user_agent(concat!("patrol/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured(tls.config)
         .build()
     {
         Ok(c) => c,

@@ -61,7 +61,7 @@ pub fn build_channels(config: &Config) -> (HashMap<String, Arc<dyn Channel>>, Ve
             ChannelConfig::Email(c) => EmailChannel::new(name, c, &defaults)
                 .map(|c| Arc::new(c) as Arc<dyn Channel>)
                 .map_err(|e| e.to_string()),
-            ChannelConfig::Webhook(c) => WebhookChannel::new(name, c)
+            ChannelConfig::Webhook(c) => WebhookChannel::new_in(name, c, &config.base_dir)
                 .map(|c| Arc::new(c) as Arc<dyn Channel>)
                 .map_err(|e| e.to_string()),
         };

@@ -16,8 +16,9 @@
 //! ```
 //!
 //! TLS is never opportunistic: `starttls` refuses a server that does not offer STARTTLS, and
-//! certificates are always verified (against the system CAs, or the Mozilla roots when the
-//! system has none, plus `ca_file`). A failure says whether retrying can help: connection
+//! certificates are always verified: against the system CAs (or the Mozilla roots when the
+//! system has none), or against only the CAs of `ca_file` when it is set, as everywhere in
+//! patrol (`crate::tls`). A failure says whether retrying can help: connection
 //! problems, timeouts, TLS handshakes and SMTP 4xx answers are transient; SMTP 5xx answers
 //! (unknown mailbox, bad password) and bad addresses are permanent.
 
@@ -31,6 +32,7 @@ use crate::alert::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateI
 use crate::config::{Dur, Text, Zone};
 use crate::redact::Redactor;
 use crate::status::Status;
+use crate::tls::TlsOptions;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -40,13 +42,10 @@ use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsPar
 use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use render::{RenderOptions, Rendered, render};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 /// SMTP delivery.
@@ -74,8 +73,9 @@ pub struct EmailConfig {
     pub cc: Vec<Text>,
     /// Give up one delivery attempt after this long (it is retried later). Default: 30s.
     pub timeout: Option<Dur>,
-    /// PEM file with extra CA certificates to trust (e.g. a company CA), relative to the root
-    /// config file. Certificates are always verified.
+    /// A PEM file of CA certificates to trust INSTEAD OF the system's CA store (a private
+    /// CA). A relative path resolves against the folder of `patrol.yaml`. Certificates are
+    /// always verified.
     pub ca_file: Option<Text>,
     /// Time zone for times in messages; each time is shown in this zone and in UTC.
     /// Default: the root `timezone`.
@@ -133,7 +133,8 @@ pub enum EmailConfigError {
     },
     #[error("channel `{channel}`: {message}")]
     Invalid { channel: String, message: String },
-    #[error("channel `{channel}`: ca_file {path}: {message}")]
+    /// `message` names the file and what is wrong with it.
+    #[error("channel `{channel}`: {message}")]
     CaFile {
         channel: String,
         path: String,
@@ -176,20 +177,6 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The trust anchors for the SMTP server: the system's CAs, or the Mozilla roots compiled
-/// into patrol when the system has none (minimal containers), like the probes (`probe::tls`).
-fn default_trust() -> (CertificateStore, Vec<CertificateDer<'static>>) {
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        tracing::debug!("loading system CA certificates: {e}");
-    }
-    if native.certs.is_empty() {
-        (CertificateStore::WebpkiRoots, Vec::new())
-    } else {
-        (CertificateStore::None, native.certs)
-    }
-}
-
 impl EmailChannel {
     /// Checks the configuration and prepares the SMTP client (no connection is made yet).
     pub fn new(
@@ -197,7 +184,7 @@ impl EmailChannel {
         cfg: &EmailConfig,
         defaults: &ChannelDefaults,
     ) -> Result<EmailChannel, EmailConfigError> {
-        crate::probe::tls::ensure_crypto_provider();
+        crate::tls::ensure_crypto_provider();
         let invalid = |message: String| EmailConfigError::Invalid {
             channel: name.to_string(),
             message,
@@ -260,17 +247,24 @@ impl EmailChannel {
         let tls = match cfg.tls {
             EmailTls::None => Tls::None,
             mode => {
-                let mut extra = Vec::new();
-                if let Some(ca) = &cfg.ca_file {
-                    let path = crate::probe::tls::resolve_path(&defaults.base_dir, ca.value());
-                    extra = read_ca_file(&path).map_err(|message| EmailConfigError::CaFile {
+                let options =
+                    TlsOptions::from_config(true, cfg.ca_file.as_ref(), &defaults.base_dir);
+                let roots = options
+                    .root_certificates()
+                    .map_err(|e| EmailConfigError::CaFile {
                         channel: name.to_string(),
-                        path: path.display().to_string(),
-                        message,
+                        path: options
+                            .ca_file
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        message: e.to_string(),
                     })?;
-                }
-                let (store, mut roots) = default_trust();
-                roots.extend(extra);
+                // Only these roots; none at all means the Mozilla roots compiled into patrol.
+                let (store, roots) = match roots {
+                    Some(certs) => (CertificateStore::None, certs),
+                    None => (CertificateStore::WebpkiRoots, Vec::new()),
+                };
                 let mut params = TlsParameters::builder(host.clone()).certificate_store(store);
                 for der in roots {
                     let cert = Certificate::from_der(der.to_vec())
@@ -431,17 +425,6 @@ impl Channel for EmailChannel {
     ) -> BoxFuture<'a, Result<Receipt, DeliveryError>> {
         Box::pin(self.deliver(events))
     }
-}
-
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
-    if certs.is_empty() {
-        return Err("holds no PEM certificate".into());
-    }
-    Ok(certs)
 }
 
 fn local_host_name() -> Option<String> {

@@ -4,7 +4,7 @@
 
 use super::{WebhookChannel, WebhookFormat};
 use crate::alert::channel::{DeliveryError, Receipt};
-use crate::probe::tls::error_chain;
+use crate::error_text::error_chain;
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};

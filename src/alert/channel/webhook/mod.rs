@@ -47,9 +47,10 @@ pub mod sign;
 use super::{Channel, DeliveryError, Receipt};
 use crate::alert::event::{AlertEvent, CheckInfo, MessageKind, ResultInfo, StateInfo};
 use crate::config::{Dur, Text};
-use crate::probe::tls::error_chain;
+use crate::error_text::error_chain;
 use crate::redact::Redactor;
 use crate::status::Status;
+use crate::tls::{TlsError, TlsOptions};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -58,7 +59,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sign::{decode_whsec, delivery_id, dingtalk_sign, feishu_sign, sign};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 /// Default time one delivery attempt may take.
@@ -95,9 +96,10 @@ pub struct WebhookConfig {
     pub headers: BTreeMap<String, Text>,
     /// Give up one delivery attempt after this long (it is then retried). Default: 10s.
     pub timeout: Option<Dur>,
-    /// PEM file with the CA certificate(s) to trust for an `https://` receiver with a private
-    /// CA. Replaces the system's trusted roots for this channel (like `curl --cacert`).
-    pub ca_file: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust INSTEAD OF the system's CA store, for an
+    /// `https://` receiver with a private CA (like `curl --cacert`). A relative path resolves
+    /// against the folder of `patrol.yaml`.
+    pub ca_file: Option<Text>,
     /// Verify the receiver's TLS certificate. Default: true. `false` is DANGEROUS: anyone on
     /// the network path can read and change alerts (and see the secret headers); use `ca_file`
     /// for a private CA instead.
@@ -159,7 +161,8 @@ pub enum WebhookSetupError {
     Template(String),
     #[error("webhook header `{name}`: {reason}")]
     Header { name: String, reason: String },
-    #[error("webhook ca_file {path}: {reason}")]
+    /// `reason` names the file and what is wrong with it.
+    #[error("webhook {reason}")]
     CaFile { path: String, reason: String },
     #[error("webhook HTTP client: {0}")]
     Client(String),
@@ -214,8 +217,19 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 impl WebhookChannel {
-    /// Checks the configuration and builds the channel named `name`.
+    /// Checks the configuration and builds the channel named `name`; a relative `ca_file`
+    /// resolves against the current directory.
     pub fn new(name: &str, cfg: &WebhookConfig) -> Result<WebhookChannel, WebhookSetupError> {
+        WebhookChannel::new_in(name, cfg, Path::new(""))
+    }
+
+    /// [`WebhookChannel::new`] for a configuration read from `base_dir` (the folder of
+    /// `patrol.yaml`): a relative `ca_file` resolves against it.
+    pub fn new_in(
+        name: &str,
+        cfg: &WebhookConfig,
+        base_dir: &Path,
+    ) -> Result<WebhookChannel, WebhookSetupError> {
         let url_shown_for_errors = if cfg.url.is_secret() {
             cfg.url.template().to_string()
         } else {
@@ -314,29 +328,23 @@ impl WebhookChannel {
             reason: "not a valid Content-Type".into(),
         })?;
 
-        crate::probe::tls::ensure_crypto_provider();
-        let mut builder = reqwest::Client::builder()
+        crate::tls::ensure_crypto_provider();
+        let tls = TlsOptions::from_config(cfg.tls_verify, cfg.ca_file.as_ref(), base_dir);
+        let client_tls =
+            tls.client_config(&[b"h2", b"http/1.1"])
+                .map_err(|e| match (&e, &tls.ca_file) {
+                    (TlsError::Setup(_), _) | (_, None) => WebhookSetupError::Client(e.to_string()),
+                    (_, Some(path)) => WebhookSetupError::CaFile {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    },
+                })?;
+        let client = reqwest::Client::builder()
             // A redirected POST turns into a GET on the way: report it instead of following.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout.map(Dur::as_duration).unwrap_or(DEFAULT_TIMEOUT))
-            .user_agent(concat!("patrol/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &cfg.ca_file {
-            let ca_err = |reason: String| WebhookSetupError::CaFile {
-                path: path.display().to_string(),
-                reason,
-            };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| ca_err(format!("not a PEM certificate bundle: {e}")))?;
-            if certs.is_empty() {
-                return Err(ca_err("no certificate in the file".into()));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        if !cfg.tls_verify {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        let client = builder
+            .user_agent(concat!("patrol/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(client_tls.config)
             .build()
             .map_err(|e| WebhookSetupError::Client(error_chain(&e)))?;
 

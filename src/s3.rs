@@ -3,9 +3,9 @@
 //! presigned URLs from the `rusty-s3` crate, sent with reqwest) and the classification of
 //! what came back (a valid key, an invalid key, a missing bucket, an unreachable endpoint...).
 
-use super::ProbeError;
-use super::tls::{client_config, ensure_crypto_provider, resolve_path};
 use crate::config::{Dur, Text};
+use crate::error_text::{error_chain, root_cause};
+use crate::tls::{TlsOptions, ensure_crypto_provider};
 use rusty_s3::actions::{GetObject, ListObjectsV2};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use schemars::JsonSchema;
@@ -67,6 +67,22 @@ fn yes() -> bool {
 
 /// How long a presigned URL stays valid: only for the request made right away.
 const SIGNATURE_TTL: Duration = Duration::from_secs(300);
+
+/// A client that cannot be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum S3SetupError {
+    /// A malformed endpoint or bucket, or an unusable `ca_file`.
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl From<crate::tls::TlsError> for S3SetupError {
+    fn from(e: crate::tls::TlsError) -> S3SetupError {
+        S3SetupError::Config(e.to_string())
+    }
+}
 
 /// A ready-to-use client for one [`S3Connection`].
 pub struct S3Client {
@@ -164,17 +180,17 @@ pub fn classify(failure: Option<&S3Failure>) -> &'static str {
 }
 
 impl S3Client {
-    /// Builds the client. A malformed endpoint or an unreadable `ca_file` is a configuration
-    /// error.
+    /// Builds the client; `limit` is the per-request deadline (the probe caps the
+    /// connection's `timeout` by the check's). A malformed endpoint or an unreadable
+    /// `ca_file` is a configuration error.
     pub fn new(
         conn: &S3Connection,
         base_dir: &Path,
-        check_timeout: Duration,
-    ) -> Result<S3Client, ProbeError> {
+        limit: Duration,
+    ) -> Result<S3Client, S3SetupError> {
         ensure_crypto_provider();
-        let limit = super::tls::io_deadline(conn.timeout.map(Dur::as_duration), check_timeout);
         let endpoint = reqwest::Url::parse(conn.endpoint.value()).map_err(|e| {
-            ProbeError::Config(format!(
+            S3SetupError::Config(format!(
                 "invalid endpoint {:?}: {e}",
                 conn.endpoint.display()
             ))
@@ -191,7 +207,7 @@ impl S3Client {
             conn.region.value().to_string(),
         )
         .map_err(|e| {
-            ProbeError::Config(format!(
+            S3SetupError::Config(format!(
                 "endpoint {:?} with bucket {:?}: {e}",
                 conn.endpoint.display(),
                 conn.bucket.display()
@@ -205,11 +221,8 @@ impl S3Client {
             ),
             None => Credentials::new(conn.access_key.value(), conn.secret_key.value()),
         };
-        let ca = conn
-            .ca_file
-            .as_ref()
-            .map(|p| resolve_path(base_dir, p.value()));
-        let tls = client_config(conn.tls_verify, ca.as_deref(), &[b"http/1.1"])?;
+        let tls = TlsOptions::from_config(conn.tls_verify, conn.ca_file.as_ref(), base_dir)
+            .client_config(&[b"http/1.1"])?;
         let http = reqwest::Client::builder()
             .timeout(limit)
             // A redirect from S3 means "wrong region or endpoint": report it, do not follow.
@@ -217,7 +230,7 @@ impl S3Client {
             .user_agent(concat!("patrol/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured(tls.config)
             .build()
-            .map_err(|e| ProbeError::Failed(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| S3SetupError::Client(e.to_string()))?;
         let prefix = conn
             .prefix
             .as_ref()
@@ -292,7 +305,7 @@ pub fn transport_failure(e: reqwest::Error, limit: Duration) -> S3Failure {
     let detail = if e.is_timeout() {
         format!("timed out after {}", Dur(limit))
     } else if e.is_connect() {
-        let cause = super::tls::root_cause(&e);
+        let cause = root_cause(&e);
         if tls {
             format!("TLS handshake failed: {cause}")
         } else {
@@ -300,7 +313,7 @@ pub fn transport_failure(e: reqwest::Error, limit: Duration) -> S3Failure {
         }
     } else {
         // Without the URL: a presigned URL carries the signature.
-        super::tls::error_chain(&e.without_url())
+        error_chain(&e.without_url())
     };
     S3Failure::Transport { tls, detail }
 }

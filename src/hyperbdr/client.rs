@@ -7,14 +7,14 @@
 //! the same console until the console answers 401 or the token's JWT `exp` is near.
 //! The password never appears in errors, logs or `Debug` output.
 
-use crate::probe::tls::{client_config, ensure_crypto_provider, root_cause};
+use crate::error_text::root_cause;
+use crate::tls::{TlsOptions, ensure_crypto_provider};
 use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -39,10 +39,9 @@ pub struct Connection {
     pub scene: String,
     /// `X-LANG`: `en` or `zh`.
     pub lang: String,
-    /// Verify the console's certificate (default true).
-    pub verify_tls: bool,
-    /// CA certificates to trust instead of the system's (already resolved).
-    pub ca_file: Option<PathBuf>,
+    /// How the console's certificate is checked (default: verified against the system's
+    /// roots).
+    pub tls: TlsOptions,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Items asked for per page (the console may give fewer).
@@ -61,8 +60,7 @@ impl Connection {
             password: password.to_string(),
             scene: "dr".into(),
             lang: "en".into(),
-            verify_tls: true,
-            ca_file: None,
+            tls: TlsOptions::default(),
             timeout: Duration::from_secs(60),
             page_size: 100,
             console_timezone: chrono_tz::UTC,
@@ -78,8 +76,7 @@ impl fmt::Debug for Connection {
             .field("password", &"***")
             .field("scene", &self.scene)
             .field("lang", &self.lang)
-            .field("verify_tls", &self.verify_tls)
-            .field("ca_file", &self.ca_file)
+            .field("tls", &self.tls)
             .field("timeout", &self.timeout)
             .field("page_size", &self.page_size)
             .finish()
@@ -197,7 +194,9 @@ impl ConsoleClient {
                 "url {url:?} must start with http:// or https://"
             )));
         }
-        let tls = client_config(conn.verify_tls, conn.ca_file.as_deref(), &[b"http/1.1"])
+        let tls = conn
+            .tls
+            .client_config(&[b"http/1.1"])
             .map_err(|e| ConsoleError::Config(e.to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(conn.timeout)
