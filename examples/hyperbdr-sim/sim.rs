@@ -15,6 +15,13 @@
 //! The server runs on its own thread with its own Tokio runtime, so a test may block its
 //! own thread (run the `patrol` binary, say) while the simulator answers.
 //!
+//! What real consoles do besides the scenarios is set in [`SimOptions`] (and changed at run
+//! time with the `Sim::set_*` methods or `PUT /sim/modes`): how time fields are written
+//! ([`TimeStyle`]), fields left out (`drop_fields`), a token that dies after N requests,
+//! a page size cap, and an account lockout after N failed logins. `GET /sim/stats` counts
+//! requests and logins; `POST /sim/reset` unlocks the account and zeroes the counters.
+//! [`Fleet`] runs several consoles in one process.
+//!
 //! This file must not depend on the patrol crate.
 #![allow(dead_code)]
 
@@ -37,6 +44,15 @@ use std::time::{Duration, Instant};
 #[path = "sim/world.rs"]
 mod world;
 use world::{World, rfc};
+#[path = "sim/modes.rs"]
+mod modes;
+// Re-exported for the users of this file; each uses only some of them.
+#[allow(unused_imports)]
+pub use modes::{FIELDS_MISSING, NO_KEY_DATA, TimeStyle};
+#[path = "sim/fleet.rs"]
+mod fleet;
+#[allow(unused_imports)]
+pub use fleet::{ConsoleSpec, Fleet};
 
 /// Every scenario with a one-line description (`GET /sim/scenarios`).
 pub const SCENARIOS: &[(&str, &str)] = &[
@@ -145,6 +161,29 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Scenarios added for consoles that are not the tidy simulator (issue 11). Kept apart from
+/// [`SCENARIOS`], whose order the library's verdict matrix follows; [`all_scenarios`]
+/// lists both, and both are accepted everywhere a scenario is named.
+pub const MORE_SCENARIOS: &[(&str, &str)] = &[
+    (
+        "rpo-5x",
+        "host h-001 last synced 5 x its RPO (3600 s) ago: critical in every time style",
+    ),
+    (
+        "fields-missing",
+        "the fields the library's rules read are left out (FIELDS_MISSING: last_sync_success_at, rpo_target_seconds, credential, used_bytes, ...)",
+    ),
+    (
+        "no-key-data",
+        "cloud accounts come without any key data (no credential object)",
+    ),
+];
+
+/// Every scenario: [`SCENARIOS`] then [`MORE_SCENARIOS`].
+pub fn all_scenarios() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCENARIOS.iter().chain(MORE_SCENARIOS.iter())
+}
+
 /// How to run a simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -160,6 +199,21 @@ pub struct SimOptions {
     pub slow_ms: u64,
     /// Log each request to stderr.
     pub log_requests: bool,
+    /// Name of this console (`/sim/stats`, the request log, [`Fleet::get`]).
+    pub name: String,
+    /// How time fields are written (default [`TimeStyle::Mixed`], as before).
+    pub times: TimeStyle,
+    /// Fields left out of every API response: `last_sync_success_at` (that key anywhere) or
+    /// `credential.expires_at` (key `expires_at` inside `credential`).
+    pub drop_fields: Vec<String>,
+    /// A token answers 401 after this many API requests with it (None: never), as a console
+    /// whose sessions end forces a new login.
+    pub token_max_requests: Option<u64>,
+    /// Most items in one page, whatever `page_size` asks; `total` stays the true count.
+    pub max_page_size: usize,
+    /// Lock the account after this many failed logins in a row (None or 0: never). A locked
+    /// account refuses even the right password until `POST /sim/reset` or [`Sim::reset`].
+    pub lockout_after: Option<u32>,
 }
 
 impl Default for SimOptions {
@@ -172,6 +226,12 @@ impl Default for SimOptions {
             console_timezone: chrono_tz::Asia::Shanghai,
             slow_ms: 5000,
             log_requests: false,
+            name: "main".into(),
+            times: TimeStyle::Mixed,
+            drop_fields: Vec::new(),
+            token_max_requests: None,
+            max_page_size: 50,
+            lockout_after: None,
         }
     }
 }
@@ -203,16 +263,82 @@ struct Collection {
     files: Option<Vec<(String, Vec<u8>)>>,
 }
 
+/// The settings of [`SimOptions`] that may change while the simulator runs.
+#[derive(Debug, Clone, Default)]
+struct Modes {
+    times: TimeStyle,
+    drop_fields: Vec<String>,
+    token_max_requests: Option<u64>,
+    max_page_size: usize,
+    lockout_after: Option<u32>,
+}
+
+impl Modes {
+    fn from_opts(o: &SimOptions) -> Modes {
+        Modes {
+            times: o.times,
+            drop_fields: o.drop_fields.clone(),
+            token_max_requests: o.token_max_requests,
+            max_page_size: o.max_page_size.max(1),
+            // 0 would lock before any failure: read as no policy.
+            lockout_after: o.lockout_after.filter(|n| *n >= 1),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "times": self.times.as_str(),
+            "drop_fields": self.drop_fields,
+            "token_max_requests": self.token_max_requests,
+            "max_page_size": self.max_page_size,
+            "lockout_after": self.lockout_after,
+        })
+    }
+}
+
+/// A token the console handed out.
+#[derive(Debug, Clone, Copy, Default)]
+struct Token {
+    /// relogin-401: revoked at its first use.
+    revoke_at_first_use: bool,
+    /// API requests made with it.
+    uses: u64,
+}
+
+/// The counters of `GET /sim/stats` ([`Sim::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Requests to the console API (everything but `/sim/*`), logins included.
+    pub requests: u64,
+    /// Logins that returned a token.
+    pub logins_ok: u64,
+    /// Logins refused: bad credentials, and any attempt while the account is locked.
+    pub logins_failed: u64,
+    /// Of `logins_failed`, those refused because the account was locked.
+    pub logins_refused_locked: u64,
+    /// Failed logins in a row since the last good one (what the lockout counts).
+    pub consecutive_failures: u64,
+    /// Whether the account is locked now.
+    pub locked: bool,
+    /// Times the account was locked.
+    pub lockouts: u64,
+    /// API requests answered 401 (no, unknown, revoked or expired token).
+    pub unauthorized: u64,
+    /// Tokens that died after `token_max_requests` requests.
+    pub tokens_expired: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     scenario: String,
     scenario_since: Option<DateTime<Utc>>,
+    modes: Modes,
+    stats: Stats,
     logins: u64,
     login_failures: u64,
     unauthorized: u64,
     requests: BTreeMap<String, u64>,
-    /// Valid tokens -> "revoke at first use" (relogin-401).
-    tokens: HashMap<String, bool>,
+    tokens: HashMap<String, Token>,
     /// Set after a relogin-401 revocation: the next token is a good one.
     next_token_good: bool,
     batch_sync: Vec<Value>,
@@ -229,11 +355,11 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 }
 
 pub fn is_scenario(name: &str) -> bool {
-    SCENARIOS.iter().any(|(n, _)| *n == name)
+    all_scenarios().any(|(n, _)| *n == name)
 }
 
 fn unknown_scenario(name: &str) -> String {
-    let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = all_scenarios().map(|(n, _)| *n).collect();
     format!("unknown scenario {name:?}; known: {}", names.join(", "))
 }
 
@@ -263,6 +389,7 @@ impl Sim {
             inner: Mutex::new(Inner {
                 scenario: opts.scenario.clone(),
                 scenario_since: Some(Utc::now()),
+                modes: Modes::from_opts(&opts),
                 ..Inner::default()
             }),
             opts,
@@ -328,6 +455,52 @@ impl Sim {
         &self.shared.opts.password
     }
 
+    /// The console's name (`SimOptions::name`).
+    pub fn name(&self) -> &str {
+        &self.shared.opts.name
+    }
+
+    /// The console's time zone.
+    pub fn console_timezone(&self) -> Tz {
+        self.shared.opts.console_timezone
+    }
+
+    /// The counters of `GET /sim/stats`.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared).stats.clone()
+    }
+
+    /// Unlocks the account and zeroes the counters of [`Sim::stats`] (`POST /sim/reset`).
+    /// Tokens stay valid; [`Sim::logins`] and `/sim/state` keep counting.
+    pub fn reset(&self) {
+        reset(&self.shared);
+    }
+
+    /// Switches how time fields are written.
+    pub fn set_times(&self, times: TimeStyle) {
+        lock(&self.shared).modes.times = times;
+    }
+
+    /// Replaces the fields left out of every response.
+    pub fn set_drop_fields(&self, fields: &[&str]) {
+        lock(&self.shared).modes.drop_fields = fields.iter().map(|f| f.to_string()).collect();
+    }
+
+    /// Tokens answer 401 after `n` requests (None: never); applies to tokens in use too.
+    pub fn set_token_max_requests(&self, n: Option<u64>) {
+        lock(&self.shared).modes.token_max_requests = n;
+    }
+
+    /// Most items per page (at least 1).
+    pub fn set_max_page_size(&self, n: usize) {
+        lock(&self.shared).modes.max_page_size = n.max(1);
+    }
+
+    /// Lock the account after `n` failed logins in a row (None or 0: never).
+    pub fn set_lockout_after(&self, n: Option<u32>) {
+        lock(&self.shared).modes.lockout_after = n.filter(|n| *n >= 1);
+    }
+
     /// Switches the scenario. Panics on an unknown name (a test mistake); see
     /// [`Sim::try_set_scenario`].
     pub fn set_scenario(&self, name: &str) {
@@ -381,6 +554,11 @@ impl Drop for Sim {
             let _ = t.join();
         }
     }
+}
+
+fn reset(shared: &Shared) {
+    let mut inner = lock(shared);
+    inner.stats = Stats::default();
 }
 
 fn set_scenario(shared: &Shared, name: &str) -> Result<(), String> {
@@ -471,11 +649,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if slow {
         tokio::time::sleep(Duration::from_millis(shared.opts.slow_ms)).await;
     }
-    let reply = route(&shared, &method, &uri, &headers, &body);
+    let mut reply = route(&shared, &method, &uri, &headers, &body);
+    if !uri.path().starts_with("/sim/") {
+        restyle(&shared, &mut reply);
+    }
     if shared.opts.log_requests {
         eprintln!(
-            "{} {} {} -> {}",
+            "{} [{}] {} {} -> {}",
             Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            shared.opts.name,
             method,
             uri,
             reply.status.as_u16()
@@ -494,6 +676,33 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     }
     resp
+}
+
+/// Writes the times of a JSON reply in the current style and leaves out the dropped fields
+/// (configured ones and the scenario's own).
+fn restyle(shared: &Shared, reply: &mut Reply) {
+    let (style, mut drops) = {
+        let inner = lock(shared);
+        let scn = modes::scenario_drops(&inner.scenario);
+        let drops: Vec<Vec<String>> = inner
+            .modes
+            .drop_fields
+            .iter()
+            .map(String::as_str)
+            .chain(scn.iter().copied())
+            .map(modes::split_drop)
+            .collect();
+        (inner.modes.times, drops)
+    };
+    drops.retain(|d| !d.is_empty());
+    if (style == TimeStyle::Mixed && drops.is_empty()) || reply.content_type != "application/json" {
+        return;
+    }
+    let Ok(mut v) = serde_json::from_slice::<Value>(&reply.body) else {
+        return;
+    };
+    modes::apply(&mut v, style, shared.opts.console_timezone, &drops);
+    reply.body = v.to_string().into_bytes();
 }
 
 fn query(uri: &Uri) -> HashMap<String, String> {
@@ -550,6 +759,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     }
     let mut inner = lock(shared);
     *inner.requests.entry(path.to_string()).or_insert(0) += 1;
+    inner.stats.requests += 1;
     let header = |n: &str| {
         headers
             .get(n)
@@ -571,9 +781,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     inner.last_scene = header("x-scene");
     inner.last_lang = header("x-lang");
     let token = header("x-auth-token").unwrap_or_default();
+    let max_uses = inner.modes.token_max_requests;
     match inner.tokens.get(&token).copied() {
         None => {
             inner.unauthorized += 1;
+            inner.stats.unauthorized += 1;
             return fail(
                 &mut inner,
                 StatusCode::UNAUTHORIZED,
@@ -581,10 +793,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 "token is invalid or expired, please log in again",
             );
         }
-        Some(true) => {
+        Some(t) if t.revoke_at_first_use => {
             // relogin-401: this token is revoked at its first use.
             inner.tokens.remove(&token);
             inner.unauthorized += 1;
+            inner.stats.unauthorized += 1;
             inner.next_token_good = true;
             return fail(
                 &mut inner,
@@ -593,7 +806,24 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 "token has been revoked",
             );
         }
-        Some(false) => {}
+        Some(t) if max_uses.is_some_and(|n| t.uses >= n) => {
+            // The session ended: the request after the last allowed one is refused.
+            inner.tokens.remove(&token);
+            inner.unauthorized += 1;
+            inner.stats.unauthorized += 1;
+            inner.stats.tokens_expired += 1;
+            return fail(
+                &mut inner,
+                StatusCode::UNAUTHORIZED,
+                "10010401",
+                "token is invalid or expired, please log in again",
+            );
+        }
+        Some(_) => {
+            if let Some(t) = inner.tokens.get_mut(&token) {
+                t.uses += 1;
+            }
+        }
     }
     let scenario = inner.scenario.clone();
     match scenario.as_str() {
@@ -616,6 +846,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         _ => {}
     }
     let q = query(uri);
+    let cap = inner.modes.max_page_size;
     let now = Utc::now();
     let w = World {
         scn: &scenario,
@@ -632,7 +863,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 let ids: Vec<&str> = ids.split(',').collect();
                 hosts.retain(|h| h["id"].as_str().is_some_and(|i| ids.contains(&i)));
             }
-            let data = list(&q, "hosts", hosts, &["status"]);
+            let data = list(&q, cap, "hosts", hosts, &["status"]);
             ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/getHostDetail") => {
@@ -642,7 +873,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 return fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg);
             };
             if q.get("sheet").map(String::as_str) == Some("snapshot") {
-                let data = list(&q, "snapshots", w.snapshots(&host), &["status"]);
+                let data = list(&q, cap, "snapshots", w.snapshots(&host), &["status"]);
                 ok(&mut inner, data)
             } else {
                 ok(&mut inner, host)
@@ -668,12 +899,12 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 inner.storage_day += 1;
             }
             let since = inner.scenario_since.unwrap_or(now);
-            let data = list(&q, "storages", w.storages(day, since), &["type"]);
+            let data = list(&q, cap, "storages", w.storages(day, since), &["type"]);
             ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/om/network/throughput") => {
-            let from = q.get("from").and_then(|s| parse_rfc3339(s));
-            let to = q.get("to").and_then(|s| parse_rfc3339(s));
+            let from = q.get("from").and_then(|s| modes::parse_time(s, w.tz));
+            let to = q.get("to").and_then(|s| modes::parse_time(s, w.tz));
             let series = w.throughput(from, to);
             match q.get("resource_id").filter(|s| !s.is_empty()) {
                 None => ok(&mut inner, json!({"series": series})),
@@ -688,13 +919,13 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         }
         (Method::GET, "/api/v2/om/log-collections") => {
             let items = collections_json(&mut inner, &w, true);
-            let data = paged(&q, "log_collections", items);
+            let data = paged(&q, cap, "log_collections", items);
             ok(&mut inner, data)
         }
         (Method::POST, "/api/v2/om/log-collections") => new_collection(&mut inner, &w, body),
         (Method::GET, p) if simple_list_key(p).is_some() => {
             let (key, items, filters) = simple_list(&w, p);
-            let data = list(&q, key, items, filters);
+            let data = list(&q, cap, key, items, filters);
             ok(&mut inner, data)
         }
         (Method::GET, p) => match collection_path(p) {
@@ -738,26 +969,120 @@ fn sim_control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             }
         }
         (Method::GET, "/sim/scenarios") => {
-            let list: Vec<Value> = SCENARIOS
-                .iter()
+            let list: Vec<Value> = all_scenarios()
                 .map(|(n, d)| json!({"name": n, "description": d}))
                 .collect();
             Reply::json(StatusCode::OK, json!({"scenarios": list}))
         }
         (Method::GET, "/sim/state") => Reply::json(StatusCode::OK, state_json(shared)),
+        (Method::GET, "/sim/stats") => Reply::json(StatusCode::OK, stats_json(shared)),
+        (Method::POST, "/sim/reset") => {
+            reset(shared);
+            Reply::json(StatusCode::OK, stats_json(shared))
+        }
+        (Method::GET, "/sim/modes") => Reply::json(StatusCode::OK, lock(shared).modes.json()),
+        (Method::PUT | Method::POST, "/sim/modes") => match set_modes(shared, body) {
+            Ok(v) => Reply::json(StatusCode::OK, v),
+            Err(e) => Reply::json(StatusCode::BAD_REQUEST, json!({"error": e})),
+        },
         _ => not_found(),
     }
+}
+
+/// `GET /sim/stats`: the counters plus what this console is.
+fn stats_json(shared: &Shared) -> Value {
+    let inner = lock(shared);
+    let mut v = serde_json::to_value(&inner.stats).unwrap_or_else(|_| json!({}));
+    v["console"] = json!(shared.opts.name);
+    v["scenario"] = json!(inner.scenario);
+    v["console_timezone"] = json!(shared.opts.console_timezone.name());
+    v["modes"] = inner.modes.json();
+    v["requests_by_path"] = json!(inner.requests);
+    v
+}
+
+/// `PUT /sim/modes` with any of `times`, `drop_fields`, `token_max_requests`,
+/// `max_page_size`, `lockout_after` (null turns `token_max_requests` and `lockout_after`
+/// off); answers the modes now in force. Keys not given keep their value.
+fn set_modes(shared: &Shared, body: &Bytes) -> Result<Value, String> {
+    let v = serde_json::from_slice::<Value>(body).map_err(|e| format!("body: {e}"))?;
+    let obj = v.as_object().ok_or("body must be a JSON object")?;
+    let mut m = lock(shared).modes.clone();
+    for (k, val) in obj {
+        match k.as_str() {
+            "times" => {
+                m.times = val
+                    .as_str()
+                    .ok_or("times must be mixed, utc or console")?
+                    .parse()?;
+            }
+            "drop_fields" => {
+                let list = val.as_array().ok_or("drop_fields must be a list")?;
+                m.drop_fields = list
+                    .iter()
+                    .map(|f| f.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or("drop_fields must be a list of strings")?;
+            }
+            "token_max_requests" => {
+                m.token_max_requests = match val {
+                    Value::Null => None,
+                    v => Some(v.as_u64().ok_or("token_max_requests must be a count")?),
+                };
+            }
+            "max_page_size" => {
+                let n = val.as_u64().filter(|n| *n >= 1);
+                m.max_page_size = n.ok_or("max_page_size must be at least 1")? as usize;
+            }
+            "lockout_after" => {
+                m.lockout_after = match val {
+                    Value::Null => None,
+                    v => Some(
+                        v.as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|n| *n >= 1)
+                            .ok_or("lockout_after must be a count of at least 1")?,
+                    ),
+                };
+            }
+            other => return Err(format!("unknown mode {other:?}")),
+        }
+    }
+    let json = m.json();
+    lock(shared).modes = m;
+    Ok(json)
 }
 
 fn login(shared: &Shared, inner: &mut Inner, body: &Bytes) -> Reply {
     let creds = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     let user = creds.get("username").and_then(Value::as_str);
     let pass = creds.get("password").and_then(Value::as_str);
+    if inner.stats.locked {
+        inner.stats.logins_failed += 1;
+        inner.stats.logins_refused_locked += 1;
+        let msg = format!(
+            "account {} is locked after too many failed logins; ask an administrator to unlock it",
+            shared.opts.username
+        );
+        return fail(inner, StatusCode::OK, "10010006", &msg);
+    }
     if user != Some(shared.opts.username.as_str()) || pass != Some(shared.opts.password.as_str()) {
         inner.login_failures += 1;
+        inner.stats.logins_failed += 1;
+        inner.stats.consecutive_failures += 1;
+        if inner
+            .modes
+            .lockout_after
+            .is_some_and(|n| inner.stats.consecutive_failures >= u64::from(n))
+        {
+            inner.stats.locked = true;
+            inner.stats.lockouts += 1;
+        }
         return fail(inner, StatusCode::OK, "10010001", "invalid credentials");
     }
     inner.logins += 1;
+    inner.stats.logins_ok += 1;
+    inner.stats.consecutive_failures = 0;
     let now = Utc::now().timestamp();
     let header = B64URL.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = B64URL.encode(
@@ -769,7 +1094,13 @@ fn login(shared: &Shared, inner: &mut Inner, body: &Bytes) -> Reply {
     let token = format!("{header}.{payload}.{signature}");
     let revoke = inner.scenario == "relogin-401" && !inner.next_token_good;
     inner.next_token_good = false;
-    inner.tokens.insert(token.clone(), revoke);
+    inner.tokens.insert(
+        token.clone(),
+        Token {
+            revoke_at_first_use: revoke,
+            uses: 0,
+        },
+    );
     let refresh = B64URL.encode(format!("refresh-{}-{now}", inner.logins));
     ok(
         inner,
@@ -817,7 +1148,7 @@ fn batch_sync(inner: &mut Inner, w: &World<'_>, body: &Bytes) -> Reply {
     ok(inner, json!({"batch_sync": started}))
 }
 
-fn paged(q: &HashMap<String, String>, key: &str, items: Vec<Value>) -> Value {
+fn paged(q: &HashMap<String, String>, cap: usize, key: &str, items: Vec<Value>) -> Value {
     let total = items.len();
     let page = q
         .get("page")
@@ -829,7 +1160,7 @@ fn paged(q: &HashMap<String, String>, key: &str, items: Vec<Value>) -> Value {
         .and_then(|s| s.parse::<usize>().ok())
         .filter(|n| *n >= 1)
         .unwrap_or(20)
-        .min(50);
+        .min(cap.max(1));
     let slice: Vec<Value> = items
         .into_iter()
         .skip((page - 1).saturating_mul(size))
@@ -877,13 +1208,19 @@ fn simple_list(w: &World<'_>, path: &str) -> (&'static str, Vec<Value>, &'static
 }
 
 /// `items` filtered by the query parameters named in `filters`, then one page of them.
-fn list(q: &HashMap<String, String>, key: &str, mut items: Vec<Value>, filters: &[&str]) -> Value {
+fn list(
+    q: &HashMap<String, String>,
+    cap: usize,
+    key: &str,
+    mut items: Vec<Value>,
+    filters: &[&str],
+) -> Value {
     for f in filters {
         if let Some(want) = q.get(*f).filter(|s| !s.is_empty()) {
             items.retain(|i| i[*f] == want.as_str());
         }
     }
-    paged(q, key, items)
+    paged(q, cap, key, items)
 }
 
 fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
@@ -963,7 +1300,7 @@ fn new_collection(inner: &mut Inner, w: &World<'_>, body: &Bytes) -> Reply {
     let time = |k: &str| -> Result<Option<DateTime<Utc>>, String> {
         match v.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(t)) => parse_rfc3339(t)
+            Some(Value::String(t)) => modes::parse_time(t, w.tz)
                 .map(Some)
                 .ok_or_else(|| format!("{k} must be an RFC 3339 time, got {t:?}")),
             Some(other) => Err(format!("{k} must be an RFC 3339 time, got {other}")),

@@ -1,7 +1,7 @@
 //! The simulated world: the hosts, tasks, storages, accounts and the rest the console
 //! reports, generated relative to the real clock for a given scenario. Times are made as RFC
 //! 3339 UTC (`rfc`) or, where the real console writes its own stamps, local `YYYY-MM-DD
-//! HH:MM:SS` (`console_time`).
+//! HH:MM:SS` (`console_time`); the response pass in `modes.rs` re-renders them per time style.
 
 use super::{parse_rfc3339, s};
 use chrono::{DateTime, Duration as CDuration, SecondsFormat, Timelike, Utc};
@@ -253,6 +253,7 @@ impl World<'_> {
                 if h.id == "h-001" {
                     match self.scn {
                         "rpo-breach" => sync_age = (3.2 * h.rpo_s as f64) as i64,
+                        "rpo-5x" => sync_age = 5 * h.rpo_s,
                         "snapshots-127" => snapshot_count = 127,
                         "drill-overdue" => drill_days = 200,
                         _ => {}
