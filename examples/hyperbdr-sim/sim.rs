@@ -15,6 +15,13 @@
 //! The server runs on its own thread with its own Tokio runtime, so a test may block its
 //! own thread (run the `patrol` binary, say) while the simulator answers.
 //!
+//! What real consoles do besides the scenarios is set in [`SimOptions`] (and changed at run
+//! time with the `Sim::set_*` methods or `PUT /sim/modes`): how time fields are written
+//! ([`TimeStyle`]), fields left out (`drop_fields`), a token that dies after N requests,
+//! a page size cap, and an account lockout after N failed logins. `GET /sim/stats` counts
+//! requests and logins; `POST /sim/reset` unlocks the account and zeroes the counters.
+//! [`Fleet`] runs several consoles in one process.
+//!
 //! This file must not depend on the patrol crate.
 #![allow(dead_code)]
 
@@ -24,13 +31,28 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use chrono::{DateTime, Duration as CDuration, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Duration as CDuration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+// Explicit paths: this file is both `mod sim;` of main.rs and a `#[path]` module of the
+// tests, and the two resolve a plain `mod world;` to different folders.
+#[path = "sim/world.rs"]
+mod world;
+use world::{World, rfc};
+#[path = "sim/modes.rs"]
+mod modes;
+// Re-exported for the users of this file; each uses only some of them.
+#[allow(unused_imports)]
+pub use modes::{FIELDS_MISSING, NO_KEY_DATA, TimeStyle};
+#[path = "sim/fleet.rs"]
+mod fleet;
+#[allow(unused_imports)]
+pub use fleet::{ConsoleSpec, Fleet};
 
 /// Every scenario with a one-line description (`GET /sim/scenarios`).
 pub const SCENARIOS: &[(&str, &str)] = &[
@@ -139,6 +161,29 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Scenarios added for consoles that are not the tidy simulator (issue 11). Kept apart from
+/// [`SCENARIOS`], whose order the library's verdict matrix follows; [`all_scenarios`]
+/// lists both, and both are accepted everywhere a scenario is named.
+pub const MORE_SCENARIOS: &[(&str, &str)] = &[
+    (
+        "rpo-5x",
+        "host h-001 last synced 5 x its RPO (3600 s) ago: critical in every time style",
+    ),
+    (
+        "fields-missing",
+        "the fields the library's rules read are left out (FIELDS_MISSING: last_sync_success_at, rpo_target_seconds, credential, used_bytes, ...)",
+    ),
+    (
+        "no-key-data",
+        "cloud accounts come without any key data (no credential object)",
+    ),
+];
+
+/// Every scenario: [`SCENARIOS`] then [`MORE_SCENARIOS`].
+pub fn all_scenarios() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCENARIOS.iter().chain(MORE_SCENARIOS.iter())
+}
+
 /// How to run a simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -154,6 +199,21 @@ pub struct SimOptions {
     pub slow_ms: u64,
     /// Log each request to stderr.
     pub log_requests: bool,
+    /// Name of this console (`/sim/stats`, the request log, [`Fleet::get`]).
+    pub name: String,
+    /// How time fields are written (default [`TimeStyle::Mixed`], as before).
+    pub times: TimeStyle,
+    /// Fields left out of every API response: `last_sync_success_at` (that key anywhere) or
+    /// `credential.expires_at` (key `expires_at` inside `credential`).
+    pub drop_fields: Vec<String>,
+    /// A token answers 401 after this many API requests with it (None: never), as a console
+    /// whose sessions end forces a new login.
+    pub token_max_requests: Option<u64>,
+    /// Most items in one page, whatever `page_size` asks; `total` stays the true count.
+    pub max_page_size: usize,
+    /// Lock the account after this many failed logins in a row (None or 0: never). A locked
+    /// account refuses even the right password until `POST /sim/reset` or [`Sim::reset`].
+    pub lockout_after: Option<u32>,
 }
 
 impl Default for SimOptions {
@@ -166,6 +226,12 @@ impl Default for SimOptions {
             console_timezone: chrono_tz::Asia::Shanghai,
             slow_ms: 5000,
             log_requests: false,
+            name: "main".into(),
+            times: TimeStyle::Mixed,
+            drop_fields: Vec::new(),
+            token_max_requests: None,
+            max_page_size: 50,
+            lockout_after: None,
         }
     }
 }
@@ -197,16 +263,82 @@ struct Collection {
     files: Option<Vec<(String, Vec<u8>)>>,
 }
 
+/// The settings of [`SimOptions`] that may change while the simulator runs.
+#[derive(Debug, Clone, Default)]
+struct Modes {
+    times: TimeStyle,
+    drop_fields: Vec<String>,
+    token_max_requests: Option<u64>,
+    max_page_size: usize,
+    lockout_after: Option<u32>,
+}
+
+impl Modes {
+    fn from_opts(o: &SimOptions) -> Modes {
+        Modes {
+            times: o.times,
+            drop_fields: o.drop_fields.clone(),
+            token_max_requests: o.token_max_requests,
+            max_page_size: o.max_page_size.max(1),
+            // 0 would lock before any failure: read as no policy.
+            lockout_after: o.lockout_after.filter(|n| *n >= 1),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "times": self.times.as_str(),
+            "drop_fields": self.drop_fields,
+            "token_max_requests": self.token_max_requests,
+            "max_page_size": self.max_page_size,
+            "lockout_after": self.lockout_after,
+        })
+    }
+}
+
+/// A token the console handed out.
+#[derive(Debug, Clone, Copy, Default)]
+struct Token {
+    /// relogin-401: revoked at its first use.
+    revoke_at_first_use: bool,
+    /// API requests made with it.
+    uses: u64,
+}
+
+/// The counters of `GET /sim/stats` ([`Sim::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Requests to the console API (everything but `/sim/*`), logins included.
+    pub requests: u64,
+    /// Logins that returned a token.
+    pub logins_ok: u64,
+    /// Logins refused: bad credentials, and any attempt while the account is locked.
+    pub logins_failed: u64,
+    /// Of `logins_failed`, those refused because the account was locked.
+    pub logins_refused_locked: u64,
+    /// Failed logins in a row since the last good one (what the lockout counts).
+    pub consecutive_failures: u64,
+    /// Whether the account is locked now.
+    pub locked: bool,
+    /// Times the account was locked.
+    pub lockouts: u64,
+    /// API requests answered 401 (no, unknown, revoked or expired token).
+    pub unauthorized: u64,
+    /// Tokens that died after `token_max_requests` requests.
+    pub tokens_expired: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     scenario: String,
     scenario_since: Option<DateTime<Utc>>,
+    modes: Modes,
+    stats: Stats,
     logins: u64,
     login_failures: u64,
     unauthorized: u64,
     requests: BTreeMap<String, u64>,
-    /// Valid tokens -> "revoke at first use" (relogin-401).
-    tokens: HashMap<String, bool>,
+    tokens: HashMap<String, Token>,
     /// Set after a relogin-401 revocation: the next token is a good one.
     next_token_good: bool,
     batch_sync: Vec<Value>,
@@ -223,11 +355,11 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 }
 
 pub fn is_scenario(name: &str) -> bool {
-    SCENARIOS.iter().any(|(n, _)| *n == name)
+    all_scenarios().any(|(n, _)| *n == name)
 }
 
 fn unknown_scenario(name: &str) -> String {
-    let names: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = all_scenarios().map(|(n, _)| *n).collect();
     format!("unknown scenario {name:?}; known: {}", names.join(", "))
 }
 
@@ -257,6 +389,7 @@ impl Sim {
             inner: Mutex::new(Inner {
                 scenario: opts.scenario.clone(),
                 scenario_since: Some(Utc::now()),
+                modes: Modes::from_opts(&opts),
                 ..Inner::default()
             }),
             opts,
@@ -322,6 +455,52 @@ impl Sim {
         &self.shared.opts.password
     }
 
+    /// The console's name (`SimOptions::name`).
+    pub fn name(&self) -> &str {
+        &self.shared.opts.name
+    }
+
+    /// The console's time zone.
+    pub fn console_timezone(&self) -> Tz {
+        self.shared.opts.console_timezone
+    }
+
+    /// The counters of `GET /sim/stats`.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared).stats.clone()
+    }
+
+    /// Unlocks the account and zeroes the counters of [`Sim::stats`] (`POST /sim/reset`).
+    /// Tokens stay valid; [`Sim::logins`] and `/sim/state` keep counting.
+    pub fn reset(&self) {
+        reset(&self.shared);
+    }
+
+    /// Switches how time fields are written.
+    pub fn set_times(&self, times: TimeStyle) {
+        lock(&self.shared).modes.times = times;
+    }
+
+    /// Replaces the fields left out of every response.
+    pub fn set_drop_fields(&self, fields: &[&str]) {
+        lock(&self.shared).modes.drop_fields = fields.iter().map(|f| f.to_string()).collect();
+    }
+
+    /// Tokens answer 401 after `n` requests (None: never); applies to tokens in use too.
+    pub fn set_token_max_requests(&self, n: Option<u64>) {
+        lock(&self.shared).modes.token_max_requests = n;
+    }
+
+    /// Most items per page (at least 1).
+    pub fn set_max_page_size(&self, n: usize) {
+        lock(&self.shared).modes.max_page_size = n.max(1);
+    }
+
+    /// Lock the account after `n` failed logins in a row (None or 0: never).
+    pub fn set_lockout_after(&self, n: Option<u32>) {
+        lock(&self.shared).modes.lockout_after = n.filter(|n| *n >= 1);
+    }
+
     /// Switches the scenario. Panics on an unknown name (a test mistake); see
     /// [`Sim::try_set_scenario`].
     pub fn set_scenario(&self, name: &str) {
@@ -375,6 +554,11 @@ impl Drop for Sim {
             let _ = t.join();
         }
     }
+}
+
+fn reset(shared: &Shared) {
+    let mut inner = lock(shared);
+    inner.stats = Stats::default();
 }
 
 fn set_scenario(shared: &Shared, name: &str) -> Result<(), String> {
@@ -465,11 +649,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if slow {
         tokio::time::sleep(Duration::from_millis(shared.opts.slow_ms)).await;
     }
-    let reply = route(&shared, &method, &uri, &headers, &body);
+    let mut reply = route(&shared, &method, &uri, &headers, &body);
+    if !uri.path().starts_with("/sim/") {
+        restyle(&shared, &mut reply);
+    }
     if shared.opts.log_requests {
         eprintln!(
-            "{} {} {} -> {}",
+            "{} [{}] {} {} -> {}",
             Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            shared.opts.name,
             method,
             uri,
             reply.status.as_u16()
@@ -488,6 +676,33 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     }
     resp
+}
+
+/// Writes the times of a JSON reply in the current style and leaves out the dropped fields
+/// (configured ones and the scenario's own).
+fn restyle(shared: &Shared, reply: &mut Reply) {
+    let (style, mut drops) = {
+        let inner = lock(shared);
+        let scn = modes::scenario_drops(&inner.scenario);
+        let drops: Vec<Vec<String>> = inner
+            .modes
+            .drop_fields
+            .iter()
+            .map(String::as_str)
+            .chain(scn.iter().copied())
+            .map(modes::split_drop)
+            .collect();
+        (inner.modes.times, drops)
+    };
+    drops.retain(|d| !d.is_empty());
+    if (style == TimeStyle::Mixed && drops.is_empty()) || reply.content_type != "application/json" {
+        return;
+    }
+    let Ok(mut v) = serde_json::from_slice::<Value>(&reply.body) else {
+        return;
+    };
+    modes::apply(&mut v, style, shared.opts.console_timezone, &drops);
+    reply.body = v.to_string().into_bytes();
 }
 
 fn query(uri: &Uri) -> HashMap<String, String> {
@@ -544,6 +759,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     }
     let mut inner = lock(shared);
     *inner.requests.entry(path.to_string()).or_insert(0) += 1;
+    inner.stats.requests += 1;
     let header = |n: &str| {
         headers
             .get(n)
@@ -565,9 +781,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     inner.last_scene = header("x-scene");
     inner.last_lang = header("x-lang");
     let token = header("x-auth-token").unwrap_or_default();
+    let max_uses = inner.modes.token_max_requests;
     match inner.tokens.get(&token).copied() {
         None => {
             inner.unauthorized += 1;
+            inner.stats.unauthorized += 1;
             return fail(
                 &mut inner,
                 StatusCode::UNAUTHORIZED,
@@ -575,10 +793,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 "token is invalid or expired, please log in again",
             );
         }
-        Some(true) => {
+        Some(t) if t.revoke_at_first_use => {
             // relogin-401: this token is revoked at its first use.
             inner.tokens.remove(&token);
             inner.unauthorized += 1;
+            inner.stats.unauthorized += 1;
             inner.next_token_good = true;
             return fail(
                 &mut inner,
@@ -587,7 +806,24 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 "token has been revoked",
             );
         }
-        Some(false) => {}
+        Some(t) if max_uses.is_some_and(|n| t.uses >= n) => {
+            // The session ended: the request after the last allowed one is refused.
+            inner.tokens.remove(&token);
+            inner.unauthorized += 1;
+            inner.stats.unauthorized += 1;
+            inner.stats.tokens_expired += 1;
+            return fail(
+                &mut inner,
+                StatusCode::UNAUTHORIZED,
+                "10010401",
+                "token is invalid or expired, please log in again",
+            );
+        }
+        Some(_) => {
+            if let Some(t) = inner.tokens.get_mut(&token) {
+                t.uses += 1;
+            }
+        }
     }
     let scenario = inner.scenario.clone();
     match scenario.as_str() {
@@ -610,6 +846,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         _ => {}
     }
     let q = query(uri);
+    let cap = inner.modes.max_page_size;
     let now = Utc::now();
     let w = World {
         scn: &scenario,
@@ -626,7 +863,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 let ids: Vec<&str> = ids.split(',').collect();
                 hosts.retain(|h| h["id"].as_str().is_some_and(|i| ids.contains(&i)));
             }
-            let data = list(&q, "hosts", hosts, &["status"]);
+            let data = list(&q, cap, "hosts", hosts, &["status"]);
             ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/getHostDetail") => {
@@ -636,7 +873,7 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 return fail(&mut inner, StatusCode::BAD_REQUEST, "10040004", &msg);
             };
             if q.get("sheet").map(String::as_str) == Some("snapshot") {
-                let data = list(&q, "snapshots", w.snapshots(&host), &["status"]);
+                let data = list(&q, cap, "snapshots", w.snapshots(&host), &["status"]);
                 ok(&mut inner, data)
             } else {
                 ok(&mut inner, host)
@@ -662,12 +899,12 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 inner.storage_day += 1;
             }
             let since = inner.scenario_since.unwrap_or(now);
-            let data = list(&q, "storages", w.storages(day, since), &["type"]);
+            let data = list(&q, cap, "storages", w.storages(day, since), &["type"]);
             ok(&mut inner, data)
         }
         (Method::GET, "/api/v2/om/network/throughput") => {
-            let from = q.get("from").and_then(|s| parse_rfc3339(s));
-            let to = q.get("to").and_then(|s| parse_rfc3339(s));
+            let from = q.get("from").and_then(|s| modes::parse_time(s, w.tz));
+            let to = q.get("to").and_then(|s| modes::parse_time(s, w.tz));
             let series = w.throughput(from, to);
             match q.get("resource_id").filter(|s| !s.is_empty()) {
                 None => ok(&mut inner, json!({"series": series})),
@@ -682,13 +919,13 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         }
         (Method::GET, "/api/v2/om/log-collections") => {
             let items = collections_json(&mut inner, &w, true);
-            let data = paged(&q, "log_collections", items);
+            let data = paged(&q, cap, "log_collections", items);
             ok(&mut inner, data)
         }
         (Method::POST, "/api/v2/om/log-collections") => new_collection(&mut inner, &w, body),
         (Method::GET, p) if simple_list_key(p).is_some() => {
             let (key, items, filters) = simple_list(&w, p);
-            let data = list(&q, key, items, filters);
+            let data = list(&q, cap, key, items, filters);
             ok(&mut inner, data)
         }
         (Method::GET, p) => match collection_path(p) {
@@ -732,26 +969,120 @@ fn sim_control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Re
             }
         }
         (Method::GET, "/sim/scenarios") => {
-            let list: Vec<Value> = SCENARIOS
-                .iter()
+            let list: Vec<Value> = all_scenarios()
                 .map(|(n, d)| json!({"name": n, "description": d}))
                 .collect();
             Reply::json(StatusCode::OK, json!({"scenarios": list}))
         }
         (Method::GET, "/sim/state") => Reply::json(StatusCode::OK, state_json(shared)),
+        (Method::GET, "/sim/stats") => Reply::json(StatusCode::OK, stats_json(shared)),
+        (Method::POST, "/sim/reset") => {
+            reset(shared);
+            Reply::json(StatusCode::OK, stats_json(shared))
+        }
+        (Method::GET, "/sim/modes") => Reply::json(StatusCode::OK, lock(shared).modes.json()),
+        (Method::PUT | Method::POST, "/sim/modes") => match set_modes(shared, body) {
+            Ok(v) => Reply::json(StatusCode::OK, v),
+            Err(e) => Reply::json(StatusCode::BAD_REQUEST, json!({"error": e})),
+        },
         _ => not_found(),
     }
+}
+
+/// `GET /sim/stats`: the counters plus what this console is.
+fn stats_json(shared: &Shared) -> Value {
+    let inner = lock(shared);
+    let mut v = serde_json::to_value(&inner.stats).unwrap_or_else(|_| json!({}));
+    v["console"] = json!(shared.opts.name);
+    v["scenario"] = json!(inner.scenario);
+    v["console_timezone"] = json!(shared.opts.console_timezone.name());
+    v["modes"] = inner.modes.json();
+    v["requests_by_path"] = json!(inner.requests);
+    v
+}
+
+/// `PUT /sim/modes` with any of `times`, `drop_fields`, `token_max_requests`,
+/// `max_page_size`, `lockout_after` (null turns `token_max_requests` and `lockout_after`
+/// off); answers the modes now in force. Keys not given keep their value.
+fn set_modes(shared: &Shared, body: &Bytes) -> Result<Value, String> {
+    let v = serde_json::from_slice::<Value>(body).map_err(|e| format!("body: {e}"))?;
+    let obj = v.as_object().ok_or("body must be a JSON object")?;
+    let mut m = lock(shared).modes.clone();
+    for (k, val) in obj {
+        match k.as_str() {
+            "times" => {
+                m.times = val
+                    .as_str()
+                    .ok_or("times must be mixed, utc or console")?
+                    .parse()?;
+            }
+            "drop_fields" => {
+                let list = val.as_array().ok_or("drop_fields must be a list")?;
+                m.drop_fields = list
+                    .iter()
+                    .map(|f| f.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or("drop_fields must be a list of strings")?;
+            }
+            "token_max_requests" => {
+                m.token_max_requests = match val {
+                    Value::Null => None,
+                    v => Some(v.as_u64().ok_or("token_max_requests must be a count")?),
+                };
+            }
+            "max_page_size" => {
+                let n = val.as_u64().filter(|n| *n >= 1);
+                m.max_page_size = n.ok_or("max_page_size must be at least 1")? as usize;
+            }
+            "lockout_after" => {
+                m.lockout_after = match val {
+                    Value::Null => None,
+                    v => Some(
+                        v.as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|n| *n >= 1)
+                            .ok_or("lockout_after must be a count of at least 1")?,
+                    ),
+                };
+            }
+            other => return Err(format!("unknown mode {other:?}")),
+        }
+    }
+    let json = m.json();
+    lock(shared).modes = m;
+    Ok(json)
 }
 
 fn login(shared: &Shared, inner: &mut Inner, body: &Bytes) -> Reply {
     let creds = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     let user = creds.get("username").and_then(Value::as_str);
     let pass = creds.get("password").and_then(Value::as_str);
+    if inner.stats.locked {
+        inner.stats.logins_failed += 1;
+        inner.stats.logins_refused_locked += 1;
+        let msg = format!(
+            "account {} is locked after too many failed logins; ask an administrator to unlock it",
+            shared.opts.username
+        );
+        return fail(inner, StatusCode::OK, "10010006", &msg);
+    }
     if user != Some(shared.opts.username.as_str()) || pass != Some(shared.opts.password.as_str()) {
         inner.login_failures += 1;
+        inner.stats.logins_failed += 1;
+        inner.stats.consecutive_failures += 1;
+        if inner
+            .modes
+            .lockout_after
+            .is_some_and(|n| inner.stats.consecutive_failures >= u64::from(n))
+        {
+            inner.stats.locked = true;
+            inner.stats.lockouts += 1;
+        }
         return fail(inner, StatusCode::OK, "10010001", "invalid credentials");
     }
     inner.logins += 1;
+    inner.stats.logins_ok += 1;
+    inner.stats.consecutive_failures = 0;
     let now = Utc::now().timestamp();
     let header = B64URL.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = B64URL.encode(
@@ -763,7 +1094,13 @@ fn login(shared: &Shared, inner: &mut Inner, body: &Bytes) -> Reply {
     let token = format!("{header}.{payload}.{signature}");
     let revoke = inner.scenario == "relogin-401" && !inner.next_token_good;
     inner.next_token_good = false;
-    inner.tokens.insert(token.clone(), revoke);
+    inner.tokens.insert(
+        token.clone(),
+        Token {
+            revoke_at_first_use: revoke,
+            uses: 0,
+        },
+    );
     let refresh = B64URL.encode(format!("refresh-{}-{now}", inner.logins));
     ok(
         inner,
@@ -811,7 +1148,7 @@ fn batch_sync(inner: &mut Inner, w: &World<'_>, body: &Bytes) -> Reply {
     ok(inner, json!({"batch_sync": started}))
 }
 
-fn paged(q: &HashMap<String, String>, key: &str, items: Vec<Value>) -> Value {
+fn paged(q: &HashMap<String, String>, cap: usize, key: &str, items: Vec<Value>) -> Value {
     let total = items.len();
     let page = q
         .get("page")
@@ -823,7 +1160,7 @@ fn paged(q: &HashMap<String, String>, key: &str, items: Vec<Value>) -> Value {
         .and_then(|s| s.parse::<usize>().ok())
         .filter(|n| *n >= 1)
         .unwrap_or(20)
-        .min(50);
+        .min(cap.max(1));
     let slice: Vec<Value> = items
         .into_iter()
         .skip((page - 1).saturating_mul(size))
@@ -871,13 +1208,19 @@ fn simple_list(w: &World<'_>, path: &str) -> (&'static str, Vec<Value>, &'static
 }
 
 /// `items` filtered by the query parameters named in `filters`, then one page of them.
-fn list(q: &HashMap<String, String>, key: &str, mut items: Vec<Value>, filters: &[&str]) -> Value {
+fn list(
+    q: &HashMap<String, String>,
+    cap: usize,
+    key: &str,
+    mut items: Vec<Value>,
+    filters: &[&str],
+) -> Value {
     for f in filters {
         if let Some(want) = q.get(*f).filter(|s| !s.is_empty()) {
             items.retain(|i| i[*f] == want.as_str());
         }
     }
-    paged(q, key, items)
+    paged(q, cap, key, items)
 }
 
 fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
@@ -957,7 +1300,7 @@ fn new_collection(inner: &mut Inner, w: &World<'_>, body: &Bytes) -> Reply {
     let time = |k: &str| -> Result<Option<DateTime<Utc>>, String> {
         match v.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(t)) => parse_rfc3339(t)
+            Some(Value::String(t)) => modes::parse_time(t, w.tz)
                 .map(Some)
                 .ok_or_else(|| format!("{k} must be an RFC 3339 time, got {t:?}")),
             Some(other) => Err(format!("{k} must be an RFC 3339 time, got {other}")),
@@ -1138,885 +1481,4 @@ fn log_files(
             (name, text.into_bytes())
         })
         .collect()
-}
-
-// ---------------------------------------------------------------------------------------
-// The simulated world
-
-fn rfc(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-const GIB: u64 = 1 << 30;
-const TIB: u64 = 1 << 40;
-
-struct World<'a> {
-    scn: &'a str,
-    now: DateTime<Utc>,
-    tz: Tz,
-}
-
-/// The failed task of the task-failed-* scenarios.
-struct Failure {
-    cause: &'static str,
-    code: &'static str,
-    message: &'static str,
-    /// The console's own `error.cause`, when it gives one.
-    console_cause: Option<&'static str>,
-    failed_step: &'static str,
-    step_message: &'static str,
-    detail: &'static str,
-    error_reason: &'static str,
-    traceback: &'static str,
-}
-
-struct HostSpec {
-    id: String,
-    name: String,
-    host_type: &'static str,
-    os_type: &'static str,
-    agent_id: Option<&'static str>,
-    proxy_id: Option<&'static str>,
-    policy_id: &'static str,
-    interval_s: i64,
-    rpo_s: i64,
-    ip: String,
-}
-
-impl World<'_> {
-    fn ago(&self, secs: i64) -> String {
-        rfc(self.now - CDuration::seconds(secs))
-    }
-
-    fn days_ago(&self, days: i64) -> String {
-        self.ago(days * 86_400)
-    }
-
-    fn console_time(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.tz)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    }
-
-    fn failure(&self) -> Option<Failure> {
-        let f = match self.scn {
-            "task-failed-network" | "task-failed-network-running" => Failure {
-                cause: "network",
-                code: "NET_TIMEOUT",
-                message: "upload part failed: RequestTimeout dial tcp 100.64.1.9:443: i/o timeout",
-                console_cause: Some("network"),
-                failed_step: "upload_data",
-                step_message: "",
-                detail: "PUT part 113 of vol-0a17 to dr-bkt",
-                error_reason: "dial tcp 100.64.1.9:443: i/o timeout",
-                traceback: "Traceback (most recent call last):\n  File \"uploader.py\", line 212, in put_part\nurllib3.exceptions.ConnectTimeoutError: connection to 100.64.1.9 timed out",
-            },
-            "task-failed-permission" => Failure {
-                cause: "permission",
-                code: "CLOUD_API_ERROR",
-                message: "AccessDenied: User: arn:aws:iam::123456789012:user/hyperbdr-src is not authorized to perform: ebs:PutSnapshotBlock on resource: arn:aws:ec2:ap-southeast-1::snapshot/snap-0d2f61c8",
-                console_cause: None,
-                failed_step: "upload_data",
-                step_message: "AccessDenied: User: arn:aws:iam::123456789012:user/hyperbdr-src is not authorized to perform: ebs:PutSnapshotBlock on resource: arn:aws:ec2:ap-southeast-1::snapshot/snap-0d2f61c8",
-                detail: "PutSnapshotBlock block 4096 of snap-0d2f61c8",
-                error_reason: "AccessDeniedException",
-                traceback: "",
-            },
-            "task-failed-storage" => Failure {
-                cause: "storage",
-                code: "QUOTA_EXCEEDED",
-                message: "QuotaExceeded: snapshot quota of project dr-prod exceeded (limit 1000, used 1000)",
-                console_cause: Some("quota"),
-                failed_step: "create_snapshot",
-                step_message: "QuotaExceeded: snapshot quota of project dr-prod exceeded (limit 1000, used 1000)",
-                detail: "create snapshot of evs vol-7731",
-                error_reason: "QuotaExceeded",
-                traceback: "",
-            },
-            "task-failed-source" => Failure {
-                cause: "source",
-                code: "AGENT_ERROR",
-                message: "agent offline: VSS snapshot create timeout after 600 s on app02",
-                console_cause: None,
-                failed_step: "create_snapshot",
-                step_message: "agent offline: VSS snapshot create timeout after 600 s on app02",
-                detail: "VSS shadow copy of C:\\ and D:\\",
-                error_reason: "agent offline",
-                traceback: "",
-            },
-            _ => return None,
-        };
-        Some(f)
-    }
-
-    fn host_specs(&self) -> Vec<HostSpec> {
-        let base = |id: &str,
-                    name: &str,
-                    host_type,
-                    os_type,
-                    agent_id,
-                    proxy_id,
-                    policy_id,
-                    interval_s,
-                    rpo_s,
-                    ip: &str| HostSpec {
-            id: id.into(),
-            name: name.into(),
-            host_type,
-            os_type,
-            agent_id,
-            proxy_id,
-            policy_id,
-            interval_s,
-            rpo_s,
-            ip: ip.into(),
-        };
-        let mut v = vec![
-            base(
-                "h-001",
-                "db01",
-                "agent",
-                "linux",
-                Some("agent-lx-1"),
-                None,
-                "pol-15m",
-                900,
-                3600,
-                "192.168.7.11",
-            ),
-            base(
-                "h-002",
-                "app02",
-                "agent",
-                "windows",
-                Some("agent-win-1"),
-                None,
-                "pol-15m",
-                900,
-                3600,
-                "192.168.7.141",
-            ),
-            base(
-                "h-003",
-                "web03",
-                "agentless",
-                "linux",
-                None,
-                Some("proxy-1"),
-                "pol-1h",
-                3600,
-                7200,
-                "192.168.7.53",
-            ),
-            base(
-                "h-004",
-                "file04",
-                "agentless",
-                "windows",
-                None,
-                Some("proxy-1"),
-                "pol-1h",
-                3600,
-                7200,
-                "192.168.7.54",
-            ),
-        ];
-        if self.scn == "paging" {
-            for i in 5..=130 {
-                let linux = i % 3 != 0;
-                v.push(HostSpec {
-                    id: format!("h-{i:03}"),
-                    name: format!("{}{i:03}", if linux { "lnx" } else { "win" }),
-                    host_type: "agentless",
-                    os_type: if linux { "linux" } else { "windows" },
-                    agent_id: None,
-                    proxy_id: Some("proxy-1"),
-                    policy_id: "pol-1h",
-                    interval_s: 3600,
-                    rpo_s: 7200,
-                    ip: format!("192.168.8.{i}"),
-                });
-            }
-        }
-        v
-    }
-
-    /// Seconds since the last good sync of host number `i` (0-based) in green.
-    fn green_sync_age(spec: &HostSpec, i: usize) -> i64 {
-        // Well inside half the RPO: 8-14 min for the 15-min tier, 20-27 min for hourly.
-        let jitter = (i as i64 * 97) % 360;
-        if spec.interval_s <= 900 {
-            480 + jitter
-        } else {
-            1200 + jitter
-        }
-    }
-
-    fn hosts(&self) -> Vec<Value> {
-        let specs = self.host_specs();
-        let failure = self.failure();
-        specs
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let mut sync_age = Self::green_sync_age(h, i);
-                let mut status = "sync_snapshot_done";
-                let mut display = "Sync completed";
-                let mut task_id = format!("t-{}", 1000 + i);
-                let mut err = String::new();
-                let mut snapshot_count = 40;
-                let mut drill_days = 20;
-                if h.id == "h-002"
-                    && let Some(f) = &failure
-                {
-                    status = "sync_failed";
-                    display = "Sync failed";
-                    task_id = "t-990".into();
-                    err = f.message.to_string();
-                    sync_age = 3000;
-                    if self.scn == "task-failed-network-running" {
-                        status = "sync_doing";
-                        display = "Syncing";
-                        task_id = "t-992".into();
-                    }
-                }
-                if h.id == "h-003" && self.scn == "task-stuck" {
-                    status = "sync_doing";
-                    display = "Syncing";
-                    task_id = "t-991".into();
-                }
-                if h.id == "h-001" {
-                    match self.scn {
-                        "rpo-breach" => sync_age = (3.2 * h.rpo_s as f64) as i64,
-                        "snapshots-127" => snapshot_count = 127,
-                        "drill-overdue" => drill_days = 200,
-                        _ => {}
-                    }
-                }
-                json!({
-                    "id": h.id,
-                    "name": h.name,
-                    "ip": h.ip,
-                    "host_type": h.host_type,
-                    "os_type": h.os_type,
-                    "cloud_type": "huawei",
-                    "status": status,
-                    "display_status": display,
-                    "boot_status": "not_boot",
-                    "display_boot_status": "Not booted",
-                    "boot_task_id": null,
-                    "boot_task_error_description": "",
-                    "health_status": "normal",
-                    "task_id": task_id,
-                    "task_error_description": err,
-                    "sync_proxy_id": h.proxy_id,
-                    "agent_id": h.agent_id,
-                    "storage_id": "st-obj-1",
-                    "policy_id": h.policy_id,
-                    "rpo_target_seconds": h.rpo_s,
-                    "last_sync_success_at": self.ago(sync_age),
-                    "last_snapshot_at": self.ago(sync_age),
-                    "snapshot_count": snapshot_count,
-                    "last_drill_at": self.days_ago(drill_days),
-                    "last_drill_result": "success",
-                })
-            })
-            .collect()
-    }
-
-    fn snapshots(&self, host: &Value) -> Vec<Value> {
-        let id = s(&host["id"]);
-        let count = host["snapshot_count"].as_u64().unwrap_or(0) as i64;
-        let interval = if host["policy_id"] == "pol-15m" {
-            900
-        } else {
-            3600
-        };
-        let newest = parse_rfc3339(host["last_snapshot_at"].as_str().unwrap_or_default())
-            .unwrap_or(self.now);
-        let num: i64 = id.trim_start_matches("h-").parse().unwrap_or(0);
-        (0..count)
-            .map(|k| {
-                let t = newest - CDuration::seconds(k * interval);
-                let full = k == count - 1;
-                json!({
-                    "id": format!("snap-{}", num * 10_000 + count - k),
-                    "name": format!("auto-{}", t.with_timezone(&self.tz).format("%Y%m%d-%H%M")),
-                    "status": "available",
-                    "created_at": self.console_time(t),
-                    "size_bytes": if full { 80 * GIB } else { (2 + (k % 5) as u64) * GIB / 2 },
-                    "type": if full { "full" } else { "incremental" },
-                    "retained": false,
-                })
-            })
-            .collect()
-    }
-
-    fn task(&self, id: String, spec: &HostSpec, start: DateTime<Utc>, dur: i64) -> Value {
-        let end = start + CDuration::seconds(dur);
-        json!({
-            "id": id,
-            "display_type": "Sync",
-            "type": "sync",
-            "source": spec.name,
-            "source_id": spec.id,
-            "status": "success",
-            "display_status": "Success",
-            "sync_mode": "incremental",
-            "start_at": self.console_time(start),
-            "end_at": self.console_time(end),
-            "duration_seconds": dur,
-            "progress_pct": 100,
-            "transferred_bytes": (dur as u64) * 3_100_000,
-            "retry_count": 0,
-        })
-    }
-
-    fn tasks(&self) -> Vec<Value> {
-        let specs = self.host_specs();
-        let mut tasks = Vec::new();
-        if self.scn == "paging" {
-            // 130 successes, one per host, spread over the last day.
-            for (i, spec) in specs.iter().enumerate() {
-                let start = self.now - CDuration::seconds(300 + i as i64 * 660);
-                let dur = 240 + (i as i64 * 53) % 500;
-                tasks.push(self.task(format!("t-{}", 1000 + i), spec, start, dur));
-            }
-        } else {
-            // 20 successes over the last day, round-robin over the 4 hosts; the newest
-            // task of each host ended at its last_sync_success_at.
-            for k in 0..20usize {
-                let i = k % 4;
-                let spec = &specs[i];
-                let dur = 300 + (k as i64 * 71) % 600;
-                let end = if k == 1 && self.failure().is_some() {
-                    // h-002's last success is older than its failed task t-990.
-                    self.now - CDuration::seconds(3000)
-                } else if k < 4 {
-                    self.now - CDuration::seconds(Self::green_sync_age(spec, i))
-                } else {
-                    self.now - CDuration::seconds(k as i64 * 4_300)
-                };
-                let id = if k < 4 {
-                    format!("t-{}", 1000 + i)
-                } else {
-                    format!("t-{}", 900 + k)
-                };
-                tasks.push(self.task(id, spec, end - CDuration::seconds(dur), dur));
-            }
-        }
-        if let Some(f) = self.failure() {
-            let start = self.now - CDuration::seconds(1500);
-            let end = self.now - CDuration::seconds(1200);
-            let mut error = json!({"code": f.code, "message": f.message});
-            if let Some(c) = f.console_cause {
-                error["cause"] = json!(c);
-            }
-            tasks.push(json!({
-                "id": "t-990",
-                "display_type": "Sync",
-                "type": "sync",
-                "source": "app02",
-                "source_id": "h-002",
-                "status": "failed",
-                "display_status": "Failed",
-                "sync_mode": "incremental",
-                "start_at": self.console_time(start),
-                "end_at": self.console_time(end),
-                "duration_seconds": 300,
-                "progress_pct": 37,
-                "transferred_bytes": 912_680_550u64,
-                "error": error,
-                "retry_count": 3,
-            }));
-            if self.scn == "task-failed-network-running" {
-                tasks.push(json!({
-                    "id": "t-992",
-                    "display_type": "Sync",
-                    "type": "sync",
-                    "source": "app02",
-                    "source_id": "h-002",
-                    "status": "running",
-                    "display_status": "Syncing",
-                    "sync_mode": "incremental",
-                    "start_at": self.console_time(self.now - CDuration::seconds(480)),
-                    "end_at": null,
-                    "duration_seconds": null,
-                    "progress_pct": 41,
-                    "transferred_bytes": 402_653_184u64,
-                    "retry_count": 0,
-                }));
-            }
-        }
-        if self.scn == "task-stuck" {
-            tasks.push(json!({
-                "id": "t-991",
-                "display_type": "Sync",
-                "type": "sync",
-                "source": "web03",
-                "source_id": "h-003",
-                "status": "running",
-                "display_status": "Syncing",
-                "sync_mode": "incremental",
-                "start_at": self.console_time(self.now - CDuration::hours(30)),
-                "end_at": null,
-                "duration_seconds": null,
-                "progress_pct": 12,
-                "transferred_bytes": 1_288_490_188u64,
-                "retry_count": 0,
-            }));
-        }
-        // Newest first, as the console lists them (the console stamps sort as text).
-        tasks.sort_by(|a, b| s(&b["start_at"]).cmp(&s(&a["start_at"])));
-        tasks
-    }
-
-    fn steps(&self, task: &Value) -> Vec<Value> {
-        let names = [
-            "prepare_volume",
-            "create_snapshot",
-            "upload_data",
-            "finalize",
-        ];
-        let status = task["status"].as_str().unwrap_or_default();
-        let failure = if status == "failed" {
-            self.failure()
-        } else {
-            None
-        };
-        let mut out = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let mut step =
-                json!({"id": i + 1, "step": name, "status": "success", "message": "", "logs": []});
-            if status == "running" && *name == "upload_data" {
-                step["status"] = json!("running");
-                step["message"] = json!(format!(
-                    "uploaded {}%",
-                    task["progress_pct"].as_u64().unwrap_or(0)
-                ));
-                out.push(step);
-                break;
-            }
-            if let Some(f) = &failure
-                && *name == f.failed_step
-            {
-                step["status"] = json!("failed");
-                step["message"] = json!(f.step_message);
-                step["logs"] = json!([
-                    {"detail": f.detail, "error_reason": f.error_reason, "traceback": f.traceback}
-                ]);
-                out.push(step);
-                break;
-            }
-            out.push(step);
-        }
-        out
-    }
-
-    fn modules(&self) -> Vec<Value> {
-        let hb = |secs: i64| self.ago(secs);
-        let console_services = [
-            ("porter", "Up (healthy)"),
-            ("oneway", "Up (healthy)"),
-            ("proxy", "Up"),
-            ("storplus", "Up"),
-            ("atomy-obstor", "Up (healthy)"),
-            ("unicloud", "Up"),
-            ("atomy-unicloud", "Up"),
-            ("mistral", "Up"),
-            ("ant", "Up (healthy)"),
-            ("crab", "Up"),
-            (
-                "owl",
-                if self.scn == "container-restarting" {
-                    "Restarting"
-                } else {
-                    "Up (healthy)"
-                },
-            ),
-            ("newmuse", "Up"),
-            ("supervisor", "Up"),
-            ("minitgt", "Up"),
-            ("mariadb", "Up (healthy)"),
-            ("redis", "Up"),
-            ("rabbitmq", "Up (healthy)"),
-            ("influxdb", "Up"),
-        ];
-        let services = |list: &[(&str, &str)]| -> Value {
-            Value::Array(
-                list.iter()
-                    .map(|(n, st)| json!({"name": n, "state": st}))
-                    .collect(),
-            )
-        };
-        let disk = |mount: &str, total: u64, pct: u64| json!({"mount": mount, "total_bytes": total, "used_bytes": total / 100 * pct});
-        let proxy_offline = self.scn == "proxy-offline";
-        vec![
-            json!({
-                "id": "console-1", "kind": "console", "name": "hyperbdr-console",
-                "ip": "10.0.0.10", "version": "6.4.0", "online": true,
-                "last_heartbeat_at": hb(5), "uptime_seconds": 864_000,
-                "services": services(&console_services),
-                "unhealthy_containers": if self.scn == "container-restarting" { 1 } else { 0 },
-                "rabbitmq_queue_messages": 2,
-                "cpu": {"cores": 8, "usage_pct": 34.5},
-                "memory": {"total_bytes": 32 * GIB, "used_bytes": 32 * GIB / 100 * 52},
-                "disks": [disk("/", 200 * GIB, 41), disk("/opt/installer/production/logs", 50 * GIB, 22)],
-                "iscsi_d_state_processes": 0,
-                "ports": [{"port": 10443, "healthy": true}, {"port": 30080, "healthy": true}],
-            }),
-            json!({
-                "id": "proxy-1", "kind": "sync_proxy", "name": "ubuntu-ova",
-                "ip": "192.168.7.202", "version": "6.4.0", "online": !proxy_offline,
-                "last_heartbeat_at": if proxy_offline { hb(7200) } else { hb(12) },
-                "uptime_seconds": 432_000,
-                "services": services(&[("hamal", "Up")]),
-                "unhealthy_containers": 0,
-                "iscsi_d_state_processes": 0,
-                "cpu": {"cores": 4, "usage_pct": 27.0},
-                "memory": {"total_bytes": 8 * GIB, "used_bytes": 8 * GIB / 100 * 45},
-                "disks": [disk("/", 50 * GIB, 38)],
-                "network": {"rx_bps": 2_000_000, "tx_bps": 64_000_000},
-            }),
-            json!({
-                "id": "gw-1", "kind": "cloud_sync_gateway", "name": "hypergate-01",
-                "ip": "172.16.1.5", "version": "6.4.0", "online": true,
-                "last_heartbeat_at": hb(8), "uptime_seconds": 1_296_000,
-                "services": services(&[
-                    ("s3block.service", "active (running)"),
-                    ("watchman.service", "active (running)"),
-                    ("hyper_exporter.service", "active (running)"),
-                ]),
-                "iscsi_d_state_processes": 0,
-                "cpu": {"cores": 4, "usage_pct": 22.0},
-                "memory": {"total_bytes": 8 * GIB, "used_bytes": 8 * GIB / 100 * 40},
-                "disks": [disk("/", 50 * GIB, 35)],
-                "network": {"rx_bps": 60_000_000, "tx_bps": 1_500_000},
-            }),
-            json!({
-                "id": "agent-lx-1", "kind": "linux_agent", "name": "db01",
-                "ip": "192.168.7.11", "version": "6.4.0", "online": true,
-                "last_heartbeat_at": hb(20), "uptime_seconds": 2_592_000,
-                "services": services(&[("egisplus-agent.service", "active (running)")]),
-                "agent": {"service_started": true, "iscsi_started": true, "registered": true,
-                          "protected": true, "heartbeat": 305},
-                "iscsi_d_state_processes": 0,
-                "cpu": {"cores": 16, "usage_pct": 38.0},
-                "memory": {"total_bytes": 64 * GIB, "used_bytes": 64 * GIB / 100 * 55},
-                "disks": [disk("/", 100 * GIB, 47), disk("/data", 1024 * GIB, 58)],
-            }),
-            json!({
-                "id": "agent-win-1", "kind": "windows_agent", "name": "app02",
-                "ip": "192.168.7.141", "version": "6.4.0", "online": true,
-                "last_heartbeat_at": hb(25), "uptime_seconds": 1_728_000,
-                "services": services(&[("DiskSync-Agent", "active (running)")]),
-                "agent": {"service_started": true, "registered": true, "protected": true,
-                          "heartbeat_interval_seconds": 50},
-                "iscsi_d_state_processes": 0,
-                "cpu": {"cores": 8, "usage_pct": 29.0},
-                "memory": {"total_bytes": 16 * GIB, "used_bytes": 16 * GIB / 100 * 50},
-                "disks": [disk("C:\\", 120 * GIB, 52), disk("D:\\", 500 * GIB, 44)],
-            }),
-        ]
-    }
-
-    fn storages(&self, day: u64, since: DateTime<Utc>) -> Vec<Value> {
-        let quota = 10 * TIB;
-        let (pct, stats_as_of) = match self.scn {
-            "bucket-92" => (92.0, self.now - CDuration::minutes(30)),
-            "storage-trend" => (
-                (70.0 + 6.0 * day as f64).min(100.0),
-                since + CDuration::days(day as i64),
-            ),
-            _ => (55.0, self.now - CDuration::minutes(30)),
-        };
-        let used = (quota as f64 * pct / 100.0) as u64;
-        vec![
-            json!({
-                "id": "st-obj-1", "type": "objectstorage", "display_name": "huawei-ap-southeast-1",
-                "cloud_type": "huawei", "bucket_name": "dr-bkt", "status": "available",
-                "quota_bytes": quota, "used_bytes": used,
-                "object_count": 1_840_211u64 + day * 61_000,
-                "stats_as_of": rfc(stats_as_of),
-            }),
-            json!({
-                "id": "st-blk-1", "type": "HyperGate", "display_name": "hcs-az1-gateway",
-                "cloud_type": "huawei", "status": "available",
-                "quota_bytes": null, "used_bytes": 2 * TIB,
-                "cloud_quota": {
-                    "evs_disks": {"limit": 200, "used": 96},
-                    "evs_gb": {"limit": 40960, "used": 21000},
-                    "snapshots": {"limit": 1000, "used": 520},
-                },
-            }),
-            json!({
-                "id": "st-db-1", "type": "database", "display_name": "console-mariadb",
-                "status": "available",
-                "total_bytes": 100 * GIB, "used_bytes": 30 * GIB,
-            }),
-        ]
-    }
-
-    fn cloud_accounts(&self) -> Vec<Value> {
-        let mut required_src = vec![
-            "ec2:CreateSnapshots",
-            "ec2:DescribeSnapshots",
-            "ec2:DescribeVolumes",
-            "ec2:DescribeInstances",
-            "ebs:StartSnapshot",
-            "ebs:CompleteSnapshot",
-            "ebs:PutSnapshotBlock",
-            "ebs:GetSnapshotBlock",
-            "ebs:ListChangedBlocks",
-            "ebs:ListSnapshotBlocks",
-        ];
-        let mut granted_src = required_src.clone();
-        if self.scn == "permission-missing" {
-            granted_src.retain(|p| *p != "ebs:ListChangedBlocks");
-        }
-        if self.scn == "iam-wildcard" {
-            granted_src.push("iam:*");
-        }
-        required_src.sort();
-        granted_src.sort();
-        let created = if self.scn == "key-old" { 120 } else { 30 };
-        let expires = if self.scn == "key-expiring" {
-            json!(rfc(self.now + CDuration::days(5)))
-        } else {
-            Value::Null
-        };
-        let invalid = self.scn == "account-invalid";
-        let target = vec![
-            "ecs:servers:create",
-            "ecs:servers:get",
-            "evs:volumes:create",
-            "evs:volumes:get",
-            "evs:snapshots:create",
-            "obs:bucket:ListBucket",
-            "obs:object:PutObject",
-            "obs:object:GetObject",
-        ];
-        vec![
-            json!({
-                "id": "ca-1", "name": "aws-prod-src", "cloud_type": "aws", "cloud_auth_type": "aksk",
-                "storage_type": "HyperGate", "region_id": "ap-southeast-1",
-                "status": "valid", "display_status": "Valid",
-                "last_validated_at": self.ago(3300),
-                "metadata": {"access_key_id": "AKIA4SIMEXAMPLE2XYZ", "region_type_list": ["ap-southeast-1"]},
-                "credential": {"access_key_id": "AKIA4SIMEXAMPLE2XYZ", "created_at": self.days_ago(created),
-                               "expires_at": expires, "last_used_at": self.ago(600)},
-                "permissions": {"required": required_src, "granted": granted_src, "unused_90d": []},
-            }),
-            json!({
-                "id": "ca-2", "name": "hcs-target", "cloud_type": "huawei", "cloud_auth_type": "password",
-                "storage_type": "objectstorage", "region_id": "ap-southeast-1",
-                "status": if invalid { "invalid" } else { "valid" },
-                "display_status": if invalid { "Authentication failed" } else { "Valid" },
-                "last_validated_at": self.ago(3300),
-                "metadata": {"auth_url": "https://iam.ap-southeast-1.myhuaweicloud.com/v3",
-                             "username": "dr-ops", "user_domain_id": "0b8a3c"},
-                "credential": {"created_at": self.days_ago(30),
-                               "expires_at": rfc(self.now + CDuration::days(300)),
-                               "last_used_at": self.ago(900)},
-                "permissions": {"required": target, "granted": target, "unused_90d": []},
-            }),
-        ]
-    }
-
-    fn licenses(&self) -> Vec<Value> {
-        vec![json!({
-            "id": "lic-1", "type": "dr", "display_type": "Disaster Recovery",
-            "status": "valid", "display_status": "Valid",
-            "total_quota": 50, "used_quota": 4,
-            "activated_at": self.days_ago(65),
-            "expires_at": rfc(self.now + CDuration::days(300)),
-        })]
-    }
-
-    fn tunnels(&self) -> Vec<Value> {
-        let sub2 = if self.scn == "subtunnel-down" {
-            "DOWN"
-        } else {
-            "UP"
-        };
-        let latency = if self.scn == "latency-high" {
-            140.0
-        } else {
-            20.0
-        };
-        vec![
-            json!({
-                "id": "vpn-1", "kind": "vpn", "name": "idc-to-hwcloud", "storage_mode": "block",
-                "status": "UP", "last_status_change": self.days_ago(40), "status_message": "",
-                "latency_ms": latency, "packet_loss_pct": 0.1, "bandwidth_bps": 200_000_000u64,
-                "peer": "100.64.1.9",
-                "sub_tunnels": [{"outside_ip": "203.0.113.4", "status": "UP"},
-                                {"outside_ip": "203.0.113.5", "status": sub2}],
-            }),
-            json!({
-                "id": "vpn-2", "kind": "vpn", "name": "idc-to-obs", "storage_mode": "object",
-                "status": "UP", "last_status_change": self.days_ago(40), "status_message": "",
-                "latency_ms": 20.0, "packet_loss_pct": 0.1, "bandwidth_bps": 200_000_000u64,
-                "peer": "100.64.2.9",
-                "sub_tunnels": [{"outside_ip": "203.0.113.6", "status": "UP"},
-                                {"outside_ip": "203.0.113.7", "status": "UP"}],
-            }),
-        ]
-    }
-
-    /// 24 h of 5-minute samples. The policies sync every 15 min (pol-15m) and hourly
-    /// (pol-1h): a point is in a backup window when a sync started within the last 10 min
-    /// of its slot (minute % 15 < 10).
-    fn throughput(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Vec<Value> {
-        let step = 300i64;
-        let end = self.now - CDuration::seconds(self.now.timestamp() % step);
-        let start = end - CDuration::hours(24);
-        let mut proxy = Vec::new();
-        let mut gw = Vec::new();
-        let mut k = 0i64;
-        let mut t = start;
-        while t < end {
-            let minute = t.with_timezone(&self.tz).minute();
-            let window = minute % 15 < 10;
-            let saturated = self.scn == "link-saturated"
-                && t >= end - CDuration::hours(5)
-                && t < end - CDuration::hours(3);
-            let jitter = ((k * 7919) % 100) as u64; // 0..99
-            let (tx, in_window) = if saturated {
-                (190_000_000u64, true)
-            } else if window {
-                (60_000_000 + jitter * 300_000, true) // 30 %..45 % of 200 Mbps
-            } else {
-                (3_000_000 + jitter * 20_000, false)
-            };
-            let keep = from.is_none_or(|f| t >= f) && to.is_none_or(|x| t <= x);
-            if keep {
-                proxy.push(
-                    json!({"t": rfc(t), "tx_bps": tx, "rx_bps": 1_000_000 + jitter * 10_000,
-                                  "backup_window": in_window}),
-                );
-                gw.push(json!({"t": rfc(t), "tx_bps": 1_000_000 + jitter * 5_000,
-                               "rx_bps": tx.saturating_sub(2_000_000), "backup_window": in_window}));
-            }
-            t += CDuration::seconds(step);
-            k += 1;
-        }
-        let windows = json!([
-            {"policy_id": "pol-15m", "cron": "*/15 * * * *", "tz": self.tz.name(), "transfer_minutes": 10},
-            {"policy_id": "pol-1h", "cron": "0 * * * *", "tz": self.tz.name(), "transfer_minutes": 10},
-        ]);
-        vec![
-            json!({"resource_id": "proxy-1", "resource_type": "sync_proxy", "step_seconds": step,
-                   "link_bandwidth_bps": 200_000_000u64, "speed_limit_bps": 150_000_000u64,
-                   "backup_windows": windows, "points": proxy}),
-            json!({"resource_id": "gw-1", "resource_type": "cloud_sync_gateway", "step_seconds": step,
-                   "link_bandwidth_bps": 1_000_000_000u64, "speed_limit_bps": null,
-                   "backup_windows": windows, "points": gw}),
-        ]
-    }
-
-    fn policies(&self) -> Vec<Value> {
-        let tz = self.tz.name();
-        let retention =
-            json!({"max_snapshots": 128, "keep_weekly_weeks": 52, "keep_monthly_months": 24});
-        let mut p15 = json!({
-            "id": "pol-15m", "name": "tier1-15m", "status": "enabled",
-            "sync": {
-                "incremental": {"type": "cron", "expr": "*/15 * * * *", "tz": tz, "interval_seconds": 900},
-                "full": {"type": "cron", "expr": "10 0 1 * *", "tz": tz, "interval_seconds": 2_678_400},
-            },
-            "last_full_sync_at": self.days_ago(12),
-            "speed_limit": [{"days": "1-5", "window": "09:00-18:00", "mbps": 150}],
-            "retention": retention,
-            "host_ids": ["h-001", "h-002"],
-            "updated_at": self.days_ago(60),
-            "last_reviewed_at": self.days_ago(10),
-        });
-        if self.scn == "policy-no-full"
-            && let Some(sync) = p15["sync"].as_object_mut()
-        {
-            sync.remove("full");
-            p15["last_full_sync_at"] = Value::Null;
-        }
-        let hosts_1h: Vec<String> = self
-            .host_specs()
-            .iter()
-            .filter(|h| h.policy_id == "pol-1h")
-            .map(|h| h.id.clone())
-            .collect();
-        let p1h = json!({
-            "id": "pol-1h", "name": "tier2-hourly", "status": "enabled",
-            "sync": {
-                "incremental": {"type": "cron", "expr": "0 * * * *", "tz": tz, "interval_seconds": 3600},
-                "full": {"type": "cron", "expr": "30 1 * * 0", "tz": tz, "interval_seconds": 604_800},
-            },
-            "last_full_sync_at": self.days_ago(3),
-            "speed_limit": [],
-            "retention": retention,
-            "host_ids": hosts_1h,
-            "updated_at": self.days_ago(45),
-            "last_reviewed_at": self.days_ago(10),
-        });
-        vec![p15, p1h]
-    }
-
-    fn alerts(&self) -> Vec<Value> {
-        let mut v = vec![json!({
-            "id": "al-1", "alarm_name": "CPU usage", "alarm_type": "resource",
-            "resource_type": "sync_proxy", "resource_name": "ubuntu-ova", "severity": "info",
-            "status": "processed", "occurred_at": self.ago(6 * 3600),
-            "description": "CPU >= 70 % for 5 min",
-        })];
-        if self.scn == "critical-alert" {
-            v.insert(
-                0,
-                json!({
-                    "id": "al-2", "alarm_name": "Sync host", "alarm_type": "event",
-                    "resource_type": "dr_host", "resource_name": "app02", "severity": "critical",
-                    "status": "unprocessed", "occurred_at": self.ago(1200),
-                    "description": "Sync host result Failure",
-                }),
-            );
-        }
-        v
-    }
-
-    fn events(&self) -> Vec<Value> {
-        (0..6)
-            .map(|i| {
-                json!({
-                    "id": format!("ev-{}", 100 + i), "name": "Login", "resource_type": "user",
-                    "resource_name": "ops", "result": "success", "source_ip": "192.168.7.8",
-                    "description": "user ops logged in",
-                    "occurred_at": self.ago(1800 + i * 4 * 3600),
-                })
-            })
-            .collect()
-    }
-
-    fn drills(&self) -> Vec<Value> {
-        self.host_specs()
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let days = if h.id == "h-001" && self.scn == "drill-overdue" {
-                    200
-                } else {
-                    20
-                };
-                let started = self.now - CDuration::days(days) - CDuration::seconds(i as i64 * 900);
-                json!({
-                    "id": format!("dr-{}", i + 1), "host_id": h.id,
-                    "snapshot_id": format!("snap-{}", (i + 1) * 10_000 + 1),
-                    "started_at": rfc(started), "booted_at": rfc(started + CDuration::seconds(412)),
-                    "rto_seconds": 412, "rto_target_seconds": 600,
-                    "validation": {"status": "SUCCESSFUL", "checks": [
-                        {"kind": "tcp", "target": format!("{}:22", h.ip), "ok": true},
-                        {"kind": "ping", "ok": true},
-                    ]},
-                    "cleaned": true,
-                })
-            })
-            .collect()
-    }
 }
