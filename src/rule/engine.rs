@@ -1,6 +1,6 @@
 //! The engine: sandbox settings, per-evaluation state, value conversion and error reporting.
 
-use super::functions::{self, RuleTime, RuleVerdict};
+use super::functions::{self, DataProblem, RuleTime, RuleVerdict, RuleZone};
 use super::{CompiledRule, HistoryEntry, RuleError, RuleInput};
 use crate::config::RuleLimits;
 use crate::status::{Status, Verdict};
@@ -47,6 +47,9 @@ pub(crate) struct EvalState {
     /// the copy but could end up inside arrays or maps, which Rhai's size checks assume never
     /// happens).
     pub params: Dynamic,
+    /// The zone times without an offset are read in (`probe.console.timezone`, else the
+    /// check's); `None`: such times are a data problem, never read as UTC.
+    pub zone: Option<RuleZone>,
     pub deadline: Instant,
     /// When to look at memory next, and the resident size (KiB) at the first look.
     pub next_memory_check: Instant,
@@ -253,9 +256,23 @@ impl RuleEngine {
     }
 
     /// Runs a rule. Never fails: a rule error or a limit hit is an UNKNOWN verdict naming the
-    /// rule file and line.
+    /// rule file and line. Times without an offset are read in `probe.console.timezone` (or
+    /// are a data problem): see [`RuleEngine::evaluate_in_zone`].
     pub fn evaluate(&self, rule: &CompiledRule, input: &RuleInput<'_>) -> Verdict {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.evaluate_inner(rule, input)));
+        self.evaluate_in_zone(rule, input, None)
+    }
+
+    /// [`RuleEngine::evaluate`], with `zone` (the check's time zone, an IANA name or an
+    /// offset) for times written without an offset when the observation names no
+    /// `console.timezone`. Without either such times make the run UNKNOWN: they are never
+    /// read as UTC.
+    pub fn evaluate_in_zone(
+        &self,
+        rule: &CompiledRule,
+        input: &RuleInput<'_>,
+        zone: Option<&str>,
+    ) -> Verdict {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.evaluate_inner(rule, input, zone)));
         match outcome {
             Ok(verdict) => verdict,
             Err(panic) => {
@@ -273,7 +290,12 @@ impl RuleEngine {
         }
     }
 
-    fn evaluate_inner(&self, rule: &CompiledRule, input: &RuleInput<'_>) -> Verdict {
+    fn evaluate_inner(
+        &self,
+        rule: &CompiledRule,
+        input: &RuleInput<'_>,
+        zone: Option<&str>,
+    ) -> Verdict {
         let params = match json_to_dynamic(input.params) {
             d if d.is_map() => d,
             _ => Dynamic::from_map(Map::new()),
@@ -286,6 +308,7 @@ impl RuleEngine {
             facts: BTreeMap::new(),
             now: input.now,
             params: params.clone(),
+            zone: functions::rule_zone(input.observation, zone),
             deadline: started + timeout,
             next_memory_check: started + MEMORY_CHECK_EVERY,
             rss_start_kib: None,
@@ -324,13 +347,33 @@ impl RuleEngine {
                     )),
                 }
             }
-            Err(err) => Verdict::new(
-                Status::Unknown,
-                format!(
-                    "rule {}",
-                    describe_error(&err, rule, timeout, started.elapsed())
+            Err(err) => match data_problem(&err) {
+                // The data is at fault, not the rule: say what is wrong with it, nothing more.
+                Some(message) => Verdict::unknown(message),
+                None => Verdict::new(
+                    Status::Unknown,
+                    format!(
+                        "rule {}",
+                        describe_error(&err, rule, timeout, started.elapsed())
+                    ),
                 ),
-            ),
+            },
+        }
+    }
+}
+
+/// The message of a [`DataProblem`] raised anywhere in the call chain (a `need_*` function,
+/// `cannot_judge`, a time without a zone), also from inside a rule's function or closure.
+fn data_problem(err: &EvalAltResult) -> Option<String> {
+    let mut inner = err;
+    loop {
+        match inner {
+            EvalAltResult::ErrorInFunctionCall(_, _, e, _)
+            | EvalAltResult::ErrorInModule(_, e, _) => inner = e,
+            EvalAltResult::ErrorRuntime(value, _) => {
+                return value.read_lock::<DataProblem>().map(|p| p.0.clone());
+            }
+            _ => return None,
         }
     }
 }

@@ -10,6 +10,8 @@
 //!     params: { critical_percent: 95 }   # merged over the file's params
 //!     history: []                        # optional: [{time, status, summary, metrics}]
 //!     now: "2026-03-29T01:30:00Z"        # optional; default: the current time
+//!     timezone: Asia/Shanghai            # optional: the check's zone, for times without an
+//!                                        # offset when the probe names no console.timezone
 //!     expect:
 //!       status: ok
 //!       summary: "(?i)41"                # a regular expression searched in the summary
@@ -44,6 +46,11 @@ struct FixtureFile {
     /// `now` of every case that does not set its own.
     #[serde(default)]
     now: Option<DateTime<Utc>>,
+    /// The check's time zone of every case that does not set its own: times without an
+    /// offset are read in it when the observation has no `console.timezone`. Default: none
+    /// (such times make the rule UNKNOWN).
+    #[serde(default)]
+    timezone: Option<String>,
     cases: Vec<Case>,
 }
 
@@ -60,6 +67,9 @@ struct Case {
     history: Vec<FixtureHistory>,
     #[serde(default)]
     now: Option<DateTime<Utc>>,
+    /// The check's time zone for this case (see the file's `timezone`).
+    #[serde(default)]
+    timezone: Option<String>,
     expect: Expect,
 }
 
@@ -333,7 +343,8 @@ fn run_file(file: &Path, engine: &RuleEngine, report: &mut FixtureReport) {
             history: &history,
             now: case.now.or(fixture.now).unwrap_or_else(Utc::now),
         };
-        let verdict = engine.evaluate(rule, &input);
+        let zone = case.timezone.as_deref().or(fixture.timezone.as_deref());
+        let verdict = engine.evaluate_in_zone(rule, &input, zone);
         if let Err(reason) = compare(&case.expect, &verdict) {
             result.outcome = CaseOutcome::Fail(reason);
         }

@@ -8,7 +8,8 @@
 //! (operations, call depth, string and collection sizes, a wall-clock timeout of 1s by default)
 //! stop a runaway rule. Reading a variable or map property that does not exist is an error, not
 //! `()`. Any error ends the run as UNKNOWN with the rule file and line, e.g.
-//! `rule rules/disk-usage.rhai:12: Property not found: usd_percent`.
+//! `rule rules/disk-usage.rhai:12: Property not found: usd_percent`; data the rule needs but
+//! does not get (see "Data a rule needs") ends it as UNKNOWN naming the field instead.
 //!
 //! ## Variables
 //!
@@ -49,17 +50,25 @@
 //! `<`, `<=`, `>`, `>=`, `==`, `!=`; `t2 - t1` is the difference in seconds (float);
 //! `t + seconds` and `t - seconds` shift a Time. `t.unix` is the Unix time in seconds;
 //! `"${t}"` prints RFC 3339 (UTC). Wherever a function below takes a time `t`, it accepts a
-//! Time, an RFC 3339 string (`"2026-03-29T01:30:00Z"`, `"2026-03-29T09:30:00+08:00"`) or a Unix
-//! time in seconds (int or float). Times relative to "now" use the run's `now`.
+//! Time, an RFC 3339 string (`"2026-03-29T01:30:00Z"`, `"2026-03-29T09:30:00+08:00"`), a
+//! local time without an offset (`"2026-03-29 09:30:00"`, see below) or a Unix time in seconds
+//! (int or float). Times relative to "now" use the run's `now`.
+//!
+//! **Times without an offset** are wall-clock times on the console's clock. They are read in
+//! the zone `time_zone()` names: the observation's `console.timezone` (probes that talk to a
+//! console set it), else the check's `timezone`. With neither, such a time makes the run
+//! UNKNOWN ("time '2026-03-01 10:00:00' has no UTC offset and no console time zone is set to
+//! read it in"): it is never read as UTC.
 //!
 //! | Function | Returns | Example |
 //! |---|---|---|
-//! | `parse_time(text)` | Time | `parse_time("2026-03-29T01:30:00Z")` — RFC 3339. |
+//! | `parse_time(text)` | Time | `parse_time("2026-03-29T01:30:00Z")` — RFC 3339, or a local time in the console's zone. |
 //! | `parse_time(text, format, zone)` | Time | `parse_time("29/03/2026 02:30", "%d/%m/%Y %H:%M", "Europe/Berlin")` — a local time in a [strftime format](https://docs.rs/chrono/latest/chrono/format/strftime/) and an IANA zone (or an offset like `"+08:00"`). |
 //! | `parse_local_time(text, zone)` | Time | `parse_local_time("2026-03-29 09:30:00", "Asia/Shanghai")` — a local time written `YYYY-MM-DD HH:MM[:SS[.fff]]` (a `T` or `/` separators also work). |
 //! | `from_unix(seconds)` | Time | `from_unix(1774747800)` |
 //! | `format_time(t, format)` | string | `format_time(now, "%Y-%m-%d %H:%M")` — in UTC. |
 //! | `format_time(t, format, zone)` | string | `format_time(now, "%H:%M %Z", "Asia/Shanghai")` |
+//! | `time_zone()` | string | `` `(zone ${time_zone()})` `` — the zone times without an offset are read in; `""` when none is known. |
 //! | `seconds_since(t)` | float | `seconds_since(probe.last_seen) > 300` |
 //! | `hours_since(t)` | float | `hours_since(task.finished_at) > 2 * param("rpo_hours", 24)` |
 //! | `days_since(t)` | float | `days_since(backup.time)` |
@@ -71,6 +80,39 @@
 //! is the first occurrence; a time that does not exist (clocks go forward) is read with the
 //! offset before the change, i.e. 02:30 on the day Europe/Berlin skips 02:00–03:00 is 03:30
 //! CEST.
+//!
+//! ## Data a rule needs
+//!
+//! Missing data is never OK. These functions read what a rule needs from a map of the
+//! observation and end the run at once as **UNKNOWN** when it is not there or not usable,
+//! with a summary that names the field (and the item, from its `name`, `display_name`, `id`
+//! or `resource_id`), e.g. `app03: hosts[2].rpo_target_seconds missing` or
+//! `aws-prod-src: accounts[0].credential.expires_at is not a time: 42`. They work inside the
+//! rule's own functions and closures too. `path` is one key or several joined by dots
+//! (`"credential.expires_at"`); the optional `place` says where the map sits in the
+//! observation (`` `hosts[${i}]` ``) and starts the field's name in messages. Null counts as
+//! missing, except in the `maybe_*` functions, which give `()` for a null (the console saying
+//! "none", e.g. a key that never expires) and still fail on an absent key.
+//!
+//! | Function | Returns | Example |
+//! |---|---|---|
+//! | `need(map, path)` / `need(map, path, place)` | value | `need(t, "status", "tasks[0]")` — any value but null. |
+//! | `maybe(map, path[, place])` | value or `()` | `maybe(probe, "nagios")` — null gives `()`; an absent key is still a data problem. |
+//! | `need_num(map, path[, place])` | int or float | `need_num(h, "rpo_target_seconds", at)` — a number ≥ 0 (sizes, counts, durations, ratios): a negative one is a data problem. |
+//! | `maybe_num(map, path[, place])` | number or `()` | `maybe_num(s, "quota_bytes", at)` — null gives `()` (e.g. no quota). |
+//! | `need_str(map, path[, place])` | string | `need_str(a, "status", at)` |
+//! | `need_bool(map, path[, place])` | bool | `need_bool(m, "online", at)` |
+//! | `need_map(map, path[, place])` | map | `need_map(a, "credential", at)` |
+//! | `need_list(map, path[, place])` | array | `need_list(probe, "hosts.hosts")` — also UNKNOWN when the map holding the list (a list answer: a `total` and this one list) has a `total` larger than the list ("hosts.hosts: the console says 130 hosts, got 50"). |
+//! | `need_str_list(map, path[, place])` | array | `need_str_list(p, "granted", at)` — `need_list` whose items are all texts. |
+//! | `need_time(map, path[, place])` | Time | `need_time(c, "expires_at", at)` — RFC 3339 or a local time in the console's zone; a number or other text is a data problem. |
+//! | `need_past_time(map, path[, place])` | Time | `need_past_time(h, "last_sync_success_at", at)` — a time that has happened: more than `max_clock_skew` ahead of `now` is a data problem naming the value and the zone ("… 2026-03-01 10:00:00 is 8h in the future (zone Asia/Shanghai): clock or time zone wrong?"). |
+//! | `maybe_time(map, path[, place])` / `maybe_past_time(map, path[, place])` | Time or `()` | `maybe_time(cred, "expires_at", at)` — null gives `()`. |
+//! | `cannot_judge(message)` | — | `cannot_judge("no storage reports its quota")` — ends the run at once as UNKNOWN with `message` (also from inside a function, where `return unknown(...)` only leaves the function). |
+//! | `param_seconds(name, default)` | float | `param_seconds("min_gap", "6h")` — a param given as seconds or as a duration text (`"90s"`, `"5m"`, `"6h"`, `"2d"`). |
+//!
+//! The allowed clock skew is the check's param `max_clock_skew` (seconds or a duration text;
+//! default 5 minutes).
 //!
 //! ## Numbers and text
 //!
@@ -127,6 +169,19 @@ fn err<T>(message: impl Into<String>) -> Res<T> {
     )))
 }
 
+/// What the rule's data lacks (a field missing, null, of the wrong type or negative, a time in
+/// the future, a list shorter than its `total`): the run ends as UNKNOWN with this message as
+/// its summary, without the rule's file and line (the rule is fine; the data is not).
+#[derive(Debug, Clone)]
+pub struct DataProblem(pub String);
+
+fn problem<T>(message: impl Into<String>) -> Res<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(DataProblem(message.into())),
+        rhai::Position::NONE,
+    )))
+}
+
 /// A point in time as a rule sees it (`now`, `parse_time(...)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RuleTime(pub DateTime<Utc>);
@@ -145,6 +200,7 @@ pub(crate) fn register(engine: &mut Engine) {
     register_time(engine);
     register_numbers(engine);
     register_trend(engine);
+    register_data(engine);
 
     // `sleep` blocks the thread where no deadline can interrupt it. Functions registered on the
     // engine are found before the standard package's, so these shadow it.
@@ -252,17 +308,22 @@ fn register_recording(engine: &mut Engine) {
 }
 
 /// A time zone: an IANA name or a fixed offset like `+08:00`.
-enum Zone {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Zone {
     Named(chrono_tz::Tz),
     Fixed(FixedOffset),
 }
 
-fn parse_zone(zone: &str) -> Res<Zone> {
+fn zone_of(zone: &str) -> Option<Zone> {
     if let Ok(tz) = zone.parse::<chrono_tz::Tz>() {
-        return Ok(Zone::Named(tz));
+        return Some(Zone::Named(tz));
     }
-    if let Ok(off) = zone.parse::<FixedOffset>() {
-        return Ok(Zone::Fixed(off));
+    zone.parse::<FixedOffset>().ok().map(Zone::Fixed)
+}
+
+fn parse_zone(zone: &str) -> Res<Zone> {
+    if let Some(z) = zone_of(zone) {
+        return Ok(z);
     }
     err(format!(
         "unknown time zone '{zone}' (use an IANA name like \"Asia/Shanghai\" or an offset like \"+08:00\")"
@@ -323,18 +384,22 @@ const LOCAL_FORMATS: [&str; 8] = [
     "%Y%m%dT%H%M%S",
 ];
 
-pub(crate) fn parse_local(text: &str, zone: &str) -> Res<DateTime<Utc>> {
-    let zone = parse_zone(zone)?;
+/// A wall-clock time without an offset in one of [`LOCAL_FORMATS`] (or a bare date: midnight).
+fn parse_naive(text: &str) -> Option<NaiveDateTime> {
     let t = text.trim();
-    let naive = LOCAL_FORMATS
+    LOCAL_FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
         .or_else(|| {
             chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-        });
-    let Some(naive) = naive else {
+        })
+}
+
+pub(crate) fn parse_local(text: &str, zone: &str) -> Res<DateTime<Utc>> {
+    let zone = parse_zone(zone)?;
+    let Some(naive) = parse_naive(text) else {
         return err(format!(
             "cannot read local time '{text}' (expected YYYY-MM-DD HH:MM:SS)"
         ));
@@ -343,6 +408,76 @@ pub(crate) fn parse_local(text: &str, zone: &str) -> Res<DateTime<Utc>> {
         || err(format!("local time '{text}' cannot be placed in its zone")),
         Ok,
     )
+}
+
+/// The zone a rule reads times without an offset in: the console's (`probe.console.timezone`,
+/// set by probes that talk to a console), else the check's. `zone` is `None` when `name` is
+/// not a zone patrol knows.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleZone {
+    pub name: String,
+    pub zone: Option<Zone>,
+}
+
+/// The zone for one evaluation: `observation.console.timezone` if it is a text, else
+/// `fallback` (the check's time zone).
+pub(crate) fn rule_zone(
+    observation: &serde_json::Value,
+    fallback: Option<&str>,
+) -> Option<RuleZone> {
+    let console = observation
+        .get("console")
+        .and_then(|c| c.get("timezone"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .filter(|z| !z.is_empty());
+    let name = console.or(fallback.map(str::trim).filter(|z| !z.is_empty()))?;
+    Some(RuleZone {
+        name: name.to_string(),
+        zone: zone_of(name),
+    })
+}
+
+fn current_zone() -> Option<RuleZone> {
+    with_state(|s| s.zone.clone()).flatten()
+}
+
+/// "zone Asia/Shanghai", for messages about times.
+fn zone_text() -> String {
+    match current_zone() {
+        Some(z) => format!("zone {}", z.name),
+        None => "no console time zone set".to_string(),
+    }
+}
+
+/// Why a text is not a time.
+enum TimeTextError {
+    /// Not a time at all.
+    NotATime,
+    /// A local time, but no (valid) zone to read it in: the reason.
+    NoZone(String),
+}
+
+/// A time written as text: RFC 3339 (with its offset), or a local time without an offset read
+/// in the evaluation's zone — never silently as UTC.
+fn read_time_text(text: &str) -> Result<DateTime<Utc>, TimeTextError> {
+    if let Some(t) = parse_rfc3339(text) {
+        return Ok(t);
+    }
+    let Some(naive) = parse_naive(text) else {
+        return Err(TimeTextError::NotATime);
+    };
+    match current_zone() {
+        Some(RuleZone {
+            zone: Some(zone), ..
+        }) => zone_to_utc(&zone, naive).ok_or(TimeTextError::NotATime),
+        Some(RuleZone { name, zone: None }) => Err(TimeTextError::NoZone(format!(
+            "the console's time zone '{name}' is not a time zone patrol knows"
+        ))),
+        None => Err(TimeTextError::NoZone(
+            "no console time zone is set to read it in (it is not read as UTC)".to_string(),
+        )),
+    }
 }
 
 pub(crate) fn parse_with_format(text: &str, format: &str, zone: &str) -> Res<DateTime<Utc>> {
@@ -373,14 +508,16 @@ pub(crate) fn to_time(d: &Dynamic) -> Res<DateTime<Utc>> {
         return Ok(t.0);
     }
     if let Ok(s) = d.as_immutable_string_ref() {
-        return parse_rfc3339(&s).map_or_else(
-            || {
-                err(format!(
-                    "cannot read '{}' as an RFC 3339 time (for a local time use parse_local_time(text, zone))", s.as_str()
-                ))
-            },
-            Ok,
-        );
+        return match read_time_text(&s) {
+            Ok(t) => Ok(t),
+            Err(TimeTextError::NotATime) => err(format!(
+                "cannot read '{}' as a time (RFC 3339, or YYYY-MM-DD HH:MM:SS in the console's zone)",
+                s.as_str()
+            )),
+            Err(TimeTextError::NoZone(why)) => {
+                problem(format!("time '{}' has no UTC offset and {why}", s.as_str()))
+            }
+        };
     }
     if let Some(secs) = number(d) {
         return from_unix(secs);
@@ -456,10 +593,7 @@ fn register_time(engine: &mut Engine) {
     engine.register_fn("-", |a: RuleTime, s: FLOAT| shift(a, -s));
 
     engine.register_fn("parse_time", |text: &str| -> Res<RuleTime> {
-        parse_rfc3339(text).map(RuleTime).map_or_else(
-            || err(format!("cannot read '{text}' as an RFC 3339 time")),
-            Ok,
-        )
+        to_time(&Dynamic::from(ImmutableString::from(text))).map(RuleTime)
     });
     engine.register_fn(
         "parse_time",
@@ -772,6 +906,360 @@ fn register_trend(engine: &mut Engine) {
             Ok(days_until_value(h, metric, target, Some(current)))
         },
     );
+}
+
+/// How far in the future a time that should be past may lie when the check sets no
+/// `max_clock_skew` param: clocks are never perfectly in step.
+const DEFAULT_MAX_CLOCK_SKEW_SECS: f64 = 300.0;
+
+/// Seconds from a number of seconds or a duration text (`"5m"`, `"6h"`, `"2d"`, `"1h 30m"`).
+fn seconds_of(v: &Dynamic) -> Option<f64> {
+    if let Some(n) = number(v) {
+        return (n.is_finite() && n >= 0.0).then_some(n);
+    }
+    let text = v.clone().into_immutable_string().ok()?;
+    humantime::parse_duration(text.trim())
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
+/// The check's param `name`, unless missing or null.
+fn param_value(name: &str) -> Option<Dynamic> {
+    with_state(|s| {
+        s.params
+            .read_lock::<Map>()
+            .and_then(|m| m.get(name).cloned())
+    })
+    .flatten()
+    .filter(|v| !v.is_unit())
+}
+
+fn param_seconds(name: &str, default: &Dynamic) -> Res<FLOAT> {
+    match param_value(name) {
+        Some(v) => seconds_of(&v).map_or_else(
+            || {
+                err(format!(
+                    "param '{name}' must be seconds or a duration like \"6h\" or \"2d\", got {}",
+                    show(&v)
+                ))
+            },
+            Ok,
+        ),
+        None => seconds_of(default).map_or_else(
+            || {
+                err(format!(
+                    "param_seconds(\"{name}\", …): the default must be seconds or a duration like \"6h\""
+                ))
+            },
+            Ok,
+        ),
+    }
+}
+
+/// A value as a message shows it: texts quoted and cut, lists and maps by kind.
+fn show(v: &Dynamic) -> String {
+    if v.is_unit() {
+        return "null".into();
+    }
+    if v.is_string() {
+        let text = v.to_string();
+        let cut: String = text.chars().take(60).collect();
+        let more = if cut.len() < text.len() { "…" } else { "" };
+        return format!("{cut:?}{more}");
+    }
+    if let Some(a) = v.read_lock::<Array>() {
+        return format!("a list of {}", a.len());
+    }
+    if v.is_map() {
+        return "a map".into();
+    }
+    v.to_string()
+}
+
+/// `hosts[2].rpo_target_seconds`: where the rule says the map sits, then the path in it.
+fn subject(place: &str, path: &str) -> String {
+    match (place.is_empty(), path.is_empty()) {
+        (true, true) => "value".into(),
+        (true, false) => path.into(),
+        (false, true) => place.into(),
+        (false, false) => format!("{place}.{path}"),
+    }
+}
+
+/// `"app03: "` when the map has a `name` (else a `display_name`, `id` or `resource_id`), so
+/// the operator knows which item.
+fn who(root: &Dynamic) -> String {
+    let Some(map) = root.read_lock::<Map>() else {
+        return String::new();
+    };
+    for key in ["name", "display_name", "id", "resource_id"] {
+        if let Some(v) = map.get(key)
+            && (v.is_string() || v.is_int())
+        {
+            let text = v.to_string();
+            if !text.is_empty() {
+                return format!("{text}: ");
+            }
+        }
+    }
+    String::new()
+}
+
+/// A data problem about `path` of `root`: `"app03: hosts[2].rpo_target_seconds missing"`.
+fn about<T>(root: &Dynamic, place: &str, path: &str, predicate: &str) -> Res<T> {
+    problem(format!("{}{} {predicate}", who(root), subject(place, path)))
+}
+
+/// Walks the dot-separated `keys` from `cur`; `walked` is the path so far (for messages).
+fn walk(
+    root: &Dynamic,
+    place: &str,
+    cur: &Dynamic,
+    keys: &[&str],
+    walked: &str,
+) -> Res<Option<Dynamic>> {
+    let Some((key, rest)) = keys.split_first() else {
+        return Ok((!cur.is_unit()).then(|| cur.clone()));
+    };
+    if cur.is_unit() {
+        return about(root, place, walked, "is null");
+    }
+    let Some(map) = cur.read_lock::<Map>() else {
+        return about(root, place, walked, &format!("is not a map: {}", show(cur)));
+    };
+    let here = if walked.is_empty() {
+        (*key).to_string()
+    } else {
+        format!("{walked}.{key}")
+    };
+    match map.get(*key) {
+        None => about(root, place, &here, "missing"),
+        Some(next) => walk(root, place, next, rest, &here),
+    }
+}
+
+/// The value at `path` in `root`: `None` for null; a data problem when a key is absent.
+fn lookup(root: &Dynamic, path: &str, place: &str) -> Res<Option<Dynamic>> {
+    let keys: Vec<&str> = path.split('.').collect();
+    walk(root, place, root, &keys, "")
+}
+
+fn required(root: &Dynamic, path: &str, place: &str) -> Res<Dynamic> {
+    match lookup(root, path, place)? {
+        Some(v) => Ok(v),
+        None => about(root, place, path, "is null"),
+    }
+}
+
+/// A number ≥ 0, as it came (int or float).
+fn check_num(root: &Dynamic, path: &str, place: &str, v: Dynamic) -> Res<Dynamic> {
+    match number(&v) {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(v),
+        Some(n) if n < 0.0 => about(root, place, path, &format!("is negative: {v}")),
+        _ => about(root, place, path, &format!("is not a number: {}", show(&v))),
+    }
+}
+
+/// How far in the future a past event may lie: the check's `max_clock_skew` param.
+fn max_clock_skew() -> Res<f64> {
+    param_seconds(
+        "max_clock_skew",
+        &Dynamic::from_float(DEFAULT_MAX_CLOCK_SKEW_SECS),
+    )
+}
+
+/// A time (a Time, RFC 3339, or a local time in the console's zone); with `past`, one more
+/// than `max_clock_skew` ahead of `now` is a data problem naming the value and the zone.
+fn check_time(root: &Dynamic, path: &str, place: &str, v: Dynamic, past: bool) -> Res<RuleTime> {
+    let (t, text) = if let Some(t) = v.read_lock::<RuleTime>() {
+        (t.0, t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    } else if v.is_string() {
+        let text = v.to_string();
+        match read_time_text(&text) {
+            Ok(t) => (t, text),
+            Err(TimeTextError::NotATime) => {
+                return about(root, place, path, &format!("is not a time: {}", show(&v)));
+            }
+            Err(TimeTextError::NoZone(why)) => {
+                return about(
+                    root,
+                    place,
+                    path,
+                    &format!("{text} has no UTC offset and {why}"),
+                );
+            }
+        }
+    } else {
+        return about(root, place, path, &format!("is not a time: {}", show(&v)));
+    };
+    if past {
+        let ahead = secs_between(current_now(), t);
+        if ahead > max_clock_skew()? {
+            return about(
+                root,
+                place,
+                path,
+                &format!(
+                    "{text} is {} in the future ({}): clock or time zone wrong?",
+                    human_duration(ahead),
+                    zone_text()
+                ),
+            );
+        }
+    }
+    Ok(RuleTime(t))
+}
+
+/// A count from a `total` field: a whole number ≥ 0, or such a number as text.
+fn count_of(v: &Dynamic) -> Option<u64> {
+    if let Ok(i) = v.as_int() {
+        return u64::try_from(i).ok();
+    }
+    if let Ok(f) = v.as_float() {
+        return (f >= 0.0 && f.fract() == 0.0 && f < 1e18).then_some(f as u64);
+    }
+    v.clone()
+        .into_immutable_string()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+fn check_list(root: &Dynamic, path: &str, place: &str) -> Res<Array> {
+    let v = required(root, path, place)?;
+    let Some(items) = v.read_lock::<Array>().map(|a| a.clone()) else {
+        return about(root, place, path, &format!("is not a list: {}", show(&v)));
+    };
+    // A list answer is a map with a `total` (the console's count over all pages) and this one
+    // list; a map with other lists beside it is something else and its `total` may not count
+    // this list.
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, l)) => (lookup(root, p, place)?.unwrap_or(Dynamic::UNIT), l),
+        None => (root.clone(), path),
+    };
+    let total = parent.read_lock::<Map>().and_then(|m| {
+        let lists = m.values().filter(|v| v.is_array()).count();
+        if lists == 1 {
+            m.get("total").and_then(count_of)
+        } else {
+            None
+        }
+    });
+    if let Some(total) = total
+        && (items.len() as u64) < total
+    {
+        return problem(format!(
+            "{}{}: the console says {total} {last}, got {}",
+            who(root),
+            subject(place, path),
+            items.len()
+        ));
+    }
+    Ok(items)
+}
+
+/// Registers `name(map, path)` and `name(map, path, place)` for one checker.
+fn register_need<T: Clone + Send + Sync + 'static>(
+    engine: &mut Engine,
+    name: &str,
+    check: fn(&Dynamic, &str, &str) -> Res<T>,
+) {
+    engine.register_fn(name, move |root: &mut Dynamic, path: &str| -> Res<T> {
+        check(root, path, "")
+    });
+    engine.register_fn(
+        name,
+        move |root: &mut Dynamic, path: &str, place: &str| -> Res<T> { check(root, path, place) },
+    );
+}
+
+fn register_data(engine: &mut Engine) {
+    engine.register_type_with_name::<DataProblem>("DataProblem");
+    engine.register_fn("to_string", |p: &mut DataProblem| p.0.clone());
+    engine.register_fn("to_debug", |p: &mut DataProblem| p.0.clone());
+
+    register_need(engine, "need", required);
+    register_need(engine, "maybe", |root, path, place| {
+        Ok(lookup(root, path, place)?.unwrap_or(Dynamic::UNIT))
+    });
+    register_need(engine, "need_num", |root, path, place| {
+        let v = required(root, path, place)?;
+        check_num(root, path, place, v)
+    });
+    register_need(engine, "maybe_num", |root, path, place| {
+        match lookup(root, path, place)? {
+            None => Ok(Dynamic::UNIT),
+            Some(v) => check_num(root, path, place, v),
+        }
+    });
+    register_need(engine, "need_str", |root, path, place| {
+        let v = required(root, path, place)?;
+        match v.clone().into_immutable_string() {
+            Ok(s) => Ok(s),
+            Err(_) => about(root, place, path, &format!("is not a text: {}", show(&v))),
+        }
+    });
+    register_need(engine, "need_bool", |root, path, place| {
+        let v = required(root, path, place)?;
+        match v.as_bool() {
+            Ok(b) => Ok(b),
+            Err(_) => about(
+                root,
+                place,
+                path,
+                &format!("is not true/false: {}", show(&v)),
+            ),
+        }
+    });
+    register_need(engine, "need_map", |root, path, place| {
+        let v = required(root, path, place)?;
+        match v.read_lock::<Map>().map(|m| m.clone()) {
+            Some(m) => Ok(m),
+            None => about(root, place, path, &format!("is not a map: {}", show(&v))),
+        }
+    });
+    register_need(engine, "need_list", check_list);
+    register_need(engine, "need_str_list", |root, path, place| {
+        let items = check_list(root, path, place)?;
+        for (i, item) in items.iter().enumerate() {
+            if !item.is_string() {
+                let at = format!("{}[{i}]", subject(place, path));
+                return about(root, &at, "", &format!("is not a text: {}", show(item)));
+            }
+        }
+        Ok(items)
+    });
+    register_need(engine, "need_time", |root, path, place| {
+        let v = required(root, path, place)?;
+        check_time(root, path, place, v, false)
+    });
+    register_need(engine, "need_past_time", |root, path, place| {
+        let v = required(root, path, place)?;
+        check_time(root, path, place, v, true)
+    });
+    register_need(engine, "maybe_time", |root, path, place| {
+        match lookup(root, path, place)? {
+            None => Ok(Dynamic::UNIT),
+            Some(v) => check_time(root, path, place, v, false).map(Dynamic::from),
+        }
+    });
+    register_need(
+        engine,
+        "maybe_past_time",
+        |root, path, place| match lookup(root, path, place)? {
+            None => Ok(Dynamic::UNIT),
+            Some(v) => check_time(root, path, place, v, true).map(Dynamic::from),
+        },
+    );
+
+    engine.register_fn("cannot_judge", |message: Dynamic| -> Res<()> {
+        problem(message_text(&message).to_string())
+    });
+    engine.register_fn("time_zone", || -> ImmutableString {
+        current_zone().map(|z| z.name.into()).unwrap_or_default()
+    });
+    engine.register_fn("param_seconds", |name: &str, default: Dynamic| {
+        param_seconds(name, &default)
+    });
 }
 
 #[cfg(test)]
