@@ -117,9 +117,12 @@ async fn attempt(
     };
     let history = inputs.history.clone();
     let obs = observation.clone();
+    // A console time without an offset is read in the check's zone when the observation
+    // names no console zone (never silently as UTC).
+    let zone = check.zone.name().to_string();
     // Rules are CPU work with their own deadline; keep them off the async workers.
     let judged = tokio::task::spawn_blocking(move || {
-        engine.evaluate(
+        engine.evaluate_in_zone(
             &rule,
             &RuleInput {
                 observation: &obs,
@@ -128,6 +131,7 @@ async fn attempt(
                 history: &history,
                 now: Utc::now(),
             },
+            Some(&zone),
         )
     })
     .await
