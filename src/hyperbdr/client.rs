@@ -48,6 +48,13 @@ pub struct Connection {
     pub page_size: u32,
     /// Zone of the console's `YYYY-MM-DD HH:MM:SS` stamps.
     pub console_timezone: chrono_tz::Tz,
+    /// The console's name in `patrol.yaml` (`consoles:`); keys its token and login guard.
+    pub name: String,
+    /// After a refused login, no login to this console for this long (or until the
+    /// connection's settings change), so an account-lockout policy never locks the user.
+    pub login_backoff: Duration,
+    /// A console time further than this in the future is a clock or zone error.
+    pub max_clock_skew: Duration,
 }
 
 impl Connection {
@@ -64,6 +71,9 @@ impl Connection {
             timeout: Duration::from_secs(60),
             page_size: 100,
             console_timezone: chrono_tz::UTC,
+            name: String::new(),
+            login_backoff: Duration::from_secs(15 * 60),
+            max_clock_skew: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -71,6 +81,7 @@ impl Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
+            .field("name", &self.name)
             .field("url", &self.url)
             .field("username", &self.username)
             .field("password", &"***")
