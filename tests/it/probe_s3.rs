@@ -5,11 +5,11 @@
 //! The sample-restore cases also run the shipped check files through the `patrol` binary,
 //! with the cursor kept in the SQLite store between runs.
 
-mod common;
-#[path = "common/net.rs"]
-mod net;
+use crate::common;
+use crate::common::net;
 
-use patrol::probe::{ProbeContext, ProbeOutput, ProbeSpec};
+use crate::common::probe;
+use patrol::probe::ProbeOutput;
 use patrol::status::Status;
 use rusty_s3::actions::{CreateBucket, DeleteObject, PutObject};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
@@ -172,19 +172,11 @@ fn item(i: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------- running the probe in-process
 
-fn spec(yaml: &str) -> ProbeSpec {
-    serde_saphyr::from_str::<ProbeSpec>(yaml).unwrap_or_else(|e| panic!("{yaml}\n{e}"))
-}
-
 async fn run_probe(yaml: &str, state: &Value) -> ProbeOutput {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = ProbeContext {
-        check_id: "s3-test",
-        timeout: Duration::from_secs(20),
-        state,
-        base_dir: dir.path(),
-    };
-    spec(yaml).as_probe().run(&ctx).await.unwrap()
+    probe::run_probe("s3-test", yaml, dir.path(), state, Duration::from_secs(20))
+        .await
+        .unwrap()
 }
 
 fn credentials_yaml(endpoint: &str, bucket: &str, key: &str, secret: &str) -> String {
@@ -352,14 +344,11 @@ fn patrol_dir(endpoint: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// `patrol run CHECK --json` with the secret in the environment: (exit code, the run, stdout).
 fn patrol_run(dir: &Path, check: &str, secret: &str) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(dir.join("patrol.yaml"))
-        .args(["run", check, "--json"])
-        .env("PATROL_TEST_S3_SECRET", secret)
-        .env_remove("PATROL_LOG")
-        .output()
-        .unwrap();
+    let out = common::patrol_env(
+        &dir.join("patrol.yaml"),
+        &[("PATROL_TEST_S3_SECRET", secret)],
+        &["run", check, "--json"],
+    );
     let stdout = common::stdout(&out);
     let runs: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}\nstdout: {stdout}\nstderr: {}", common::stderr(&out)));
