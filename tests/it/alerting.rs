@@ -2,16 +2,18 @@
 //! Webhooks signatures with an independent implementation, outages, and a SIGKILL with
 //! deliveries pending. Every alert must arrive exactly once.
 
-mod common;
+use crate::common;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use common::{free_port, stdout, write_tree};
+use common::daemon::{Daemon, Opts};
+use common::smtp::python_with_aiosmtpd;
+use common::{LONG, free_port, receiver, stdout, wait_for, write_config};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -57,25 +59,12 @@ async fn hook(State(r): State<Shared>, headers: HeaderMap, body: String) -> impl
     (StatusCode::from_u16(status).expect("status"), h, "thanks")
 }
 
-/// Starts a receiver on `port` (0: any) in a thread of its own; returns its port.
+/// Starts a receiver on `port` (0: any); returns its port.
 fn start_receiver(shared: Shared, port: u16) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr").port())
-                .expect("send");
-            let app = axum::Router::new()
-                .route("/hook", axum::routing::post(hook))
-                .with_state(shared);
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("receiver started")
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(shared);
+    receiver::serve(app, port)
 }
 
 fn setup(dir: &Path, port: u16) -> PathBuf {
@@ -105,53 +94,11 @@ probe:
 "#,
         flag.display()
     );
-    write_tree(
-        dir,
-        &[("patrol.yaml", &root), ("checks/backup.yaml", &check)],
-    );
-    dir.join("patrol.yaml")
-}
-
-/// The daemon as a child process; killed when dropped, so a failing test leaves none behind.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    write_config(dir, &root, &[("backup", &check)])
 }
 
 fn daemon(config: &Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patrol"))
-            .arg("--config")
-            .arg(config)
-            .arg("daemon")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("daemon"),
-    )
-}
-
-fn stop(mut d: Daemon) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(d.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = d.0.wait();
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
+    Daemon::start(config, Opts::default())
 }
 
 fn accepted(shared: &Shared) -> Vec<Request> {
@@ -188,10 +135,10 @@ fn outages_are_retried_and_every_alert_arrives_exactly_once() {
     shared.lock().expect("lock").script = VecDeque::from([(500, None), (429, Some("1"))]);
     let port = start_receiver(shared.clone(), 0);
     let config = setup(dir.path(), port);
-    let child = daemon(&config);
+    let mut child = daemon(&config);
 
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    wait_for("the firing to be accepted", 60, || {
+    wait_for("the firing to be accepted", LONG, || {
         !accepted(&shared).is_empty()
     });
     let firing = accepted(&shared)[0].clone();
@@ -211,7 +158,7 @@ fn outages_are_retried_and_every_alert_arrives_exactly_once() {
     }
 
     std::fs::remove_file(dir.path().join("bad")).expect("unflag");
-    wait_for("the resolve", 60, || accepted(&shared).len() >= 2);
+    wait_for("the resolve", LONG, || accepted(&shared).len() >= 2);
     // Nothing more arrives: no duplicates, no reminders (none configured).
     std::thread::sleep(Duration::from_secs(4));
     let got = accepted(&shared);
@@ -235,7 +182,7 @@ fn outages_are_retried_and_every_alert_arrives_exactly_once() {
             .unwrap_or_default()
             .starts_with("HTTP 200")
     );
-    stop(child);
+    child.stop();
 }
 
 #[test]
@@ -245,19 +192,18 @@ fn pending_deliveries_survive_sigkill_and_arrive_once_after_restart() {
     let config = setup(dir.path(), port);
     std::fs::write(dir.path().join("bad"), "").expect("flag");
     let mut child = daemon(&config);
-    wait_for("a failed delivery attempt", 60, || {
+    wait_for("a failed delivery attempt", LONG, || {
         try_alerts_json(&config, &["--pending"])
             .unwrap_or_default()
             .iter()
             .any(|r| r["attempts"].as_u64().unwrap_or(0) >= 1)
     });
-    child.0.kill().expect("SIGKILL");
-    let _ = child.0.wait();
+    child.kill();
 
     let shared: Shared = Arc::default();
     start_receiver(shared.clone(), port);
-    let child = daemon(&config);
-    wait_for("the firing after the restart", 60, || {
+    let mut child = daemon(&config);
+    wait_for("the firing after the restart", LONG, || {
         !accepted(&shared).is_empty()
     });
     std::thread::sleep(Duration::from_secs(4));
@@ -266,7 +212,7 @@ fn pending_deliveries_survive_sigkill_and_arrive_once_after_restart() {
     let rows = alerts_json(&config, &[]);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["state"], "sent");
-    stop(child);
+    child.stop();
 }
 
 #[test]
@@ -277,8 +223,8 @@ fn a_rejected_delivery_is_not_retried_and_is_listed_as_failed() {
     let port = start_receiver(shared.clone(), 0);
     let config = setup(dir.path(), port);
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    let child = daemon(&config);
-    wait_for("the failed row", 60, || {
+    let mut child = daemon(&config);
+    wait_for("the failed row", LONG, || {
         !try_alerts_json(&config, &["--failed"])
             .unwrap_or_default()
             .is_empty()
@@ -299,7 +245,7 @@ fn a_rejected_delivery_is_not_retried_and_is_listed_as_failed() {
     );
     let table = stdout(&common::patrol(&config, &["alerts"]));
     assert!(table.contains("FAILED"), "{table}");
-    stop(child);
+    child.stop();
 }
 
 #[test]
@@ -322,10 +268,10 @@ fn a_silence_holds_the_alert_and_its_end_announces_the_still_bad_check() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    let child = daemon(&config);
+    let mut child = daemon(&config);
     std::thread::sleep(Duration::from_secs(3));
     assert!(accepted(&shared).is_empty(), "silenced");
-    wait_for("the announcement after the silence", 60, || {
+    wait_for("the announcement after the silence", LONG, || {
         !accepted(&shared).is_empty()
     });
     let got = accepted(&shared);
@@ -337,24 +283,7 @@ fn a_silence_holds_the_alert_and_its_end_announces_the_still_bad_check() {
         reason.contains("silence") && reason.contains("ended"),
         "{reason}"
     );
-    stop(child);
-}
-
-/// The interpreter that has aiosmtpd (see tests/email.rs).
-fn python_with_aiosmtpd() -> String {
-    let mut candidates: Vec<String> = std::env::var("PATROL_TEST_PYTHON").into_iter().collect();
-    candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
-    for c in &candidates {
-        let ok = Command::new(c)
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return c.clone();
-        }
-    }
-    panic!("no python3 with aiosmtpd: `.ci/run` installs python3-aiosmtpd");
+    child.stop();
 }
 
 /// A real SMTP server (aiosmtpd) on `port`, storing messages in `dir`; killed when dropped.
@@ -418,15 +347,15 @@ fn an_smtp_server_down_for_a_while_gets_the_mail_once_it_is_back() {
     );
     std::fs::write(&config, root).expect("write");
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    let child = daemon(&config);
-    wait_for("a failed SMTP attempt", 60, || {
+    let mut child = daemon(&config);
+    wait_for("a failed SMTP attempt", LONG, || {
         try_alerts_json(&config, &["--pending"])
             .unwrap_or_default()
             .iter()
             .any(|r| r["attempts"].as_u64().unwrap_or(0) >= 1)
     });
     let _smtp = start_smtp(smtp_port, &maildir);
-    wait_for("the mail", 60, || !mails(&maildir).is_empty());
+    wait_for("the mail", LONG, || !mails(&maildir).is_empty());
     std::thread::sleep(Duration::from_secs(4));
     let got = mails(&maildir);
     assert_eq!(got.len(), 1, "exactly once");
@@ -445,7 +374,7 @@ fn an_smtp_server_down_for_a_while_gets_the_mail_once_it_is_back() {
             .starts_with("250"),
         "{rows:?}"
     );
-    stop(child);
+    child.stop();
 }
 
 #[test]
@@ -464,10 +393,12 @@ fn alerts_produced_together_go_out_as_one_message() {
         .expect("config")
         .replace("group_window: 1s", "group_window: 3s");
     std::fs::write(&config, root).expect("write");
-    let child = daemon(&config);
+    let mut child = daemon(&config);
     std::thread::sleep(Duration::from_secs(2));
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    wait_for("the grouped message", 60, || !accepted(&shared).is_empty());
+    wait_for("the grouped message", LONG, || {
+        !accepted(&shared).is_empty()
+    });
     std::thread::sleep(Duration::from_secs(4));
     let got = accepted(&shared);
     assert_eq!(got.len(), 1, "one message: {got:?}");
@@ -477,7 +408,7 @@ fn alerts_produced_together_go_out_as_one_message() {
         .unwrap_or_default();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&"backup-job") && ids.contains(&"backup-job-2"));
-    stop(child);
+    child.stop();
 }
 
 #[test]
@@ -529,13 +460,13 @@ probe:
             .collect()
     };
 
-    let d = daemon(&config);
+    let mut d = daemon(&config);
     std::fs::write(&parent_flag, "").expect("flag");
-    wait_for("the console's firing", 60, || {
+    wait_for("the console's firing", LONG, || {
         !firings_of("console").is_empty()
     });
     std::fs::write(dir.path().join("bad"), "").expect("flag");
-    wait_for("a console reminder counting the backup job", 60, || {
+    wait_for("a console reminder counting the backup job", LONG, || {
         firings_of("console").iter().any(|e| {
             e["suppressed_dependents"]
                 .as_array()
@@ -548,7 +479,7 @@ probe:
     );
 
     std::fs::remove_file(&parent_flag).expect("unflag");
-    wait_for("the backup job's own firing", 60, || {
+    wait_for("the backup job's own firing", LONG, || {
         !firings_of("backup-job").is_empty()
     });
     let e = &firings_of("backup-job")[0];
@@ -563,5 +494,5 @@ probe:
             .iter()
             .any(|e| e["type"] == "resolved")
     );
-    stop(d);
+    d.stop();
 }

@@ -3,8 +3,10 @@
 //! system `tar` and checked against its manifest, `patrol logs verify` on a good and a
 //! tampered bundle.
 
-mod common;
-use common::{free_port, patrol, stdout, write_tree};
+use crate::common;
+use common::daemon::{Daemon, Opts};
+use common::receiver::JsonReceiver;
+use common::{LONG, free_port, patrol, stdout, wait_until, write_tree};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -745,8 +747,7 @@ fn row_in(text: &str, host: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // The HyperBDR console's own log collection, served by the simulator in-process.
 
-#[path = "../examples/hyperbdr-sim/sim.rs"]
-mod sim;
+use crate::sim;
 
 #[test]
 fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failures() {
@@ -851,34 +852,6 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
 // ---------------------------------------------------------------------------------------
 // From checks: a firing alert exports the check's log sources and names the bundle.
 
-fn start_hook(seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr").port())
-                .expect("send");
-            let app = axum::Router::new().route(
-                "/hook",
-                axum::routing::post(move |body: String| {
-                    let seen = seen.clone();
-                    async move {
-                        if let Ok(v) = serde_json::from_str(&body) {
-                            seen.lock().expect("lock").push(v);
-                        }
-                        "thanks"
-                    }
-                }),
-            );
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10)).expect("receiver")
-}
-
 /// The first string under any `log_bundle` key.
 fn find_bundle(v: &serde_json::Value) -> Option<String> {
     match v {
@@ -895,8 +868,8 @@ fn find_bundle(v: &serde_json::Value) -> Option<String> {
 fn a_firing_check_exports_its_log_sources_and_the_alert_names_the_bundle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let port = start_hook(seen.clone());
+    let receiver = JsonReceiver::start();
+    let port = receiver.port;
     let root = format!(
         r#"store: {{ path: patrol.db }}
 group_window: 1s
@@ -932,26 +905,11 @@ on_failure: { export_logs: [sync-proxy], window: 2h }
     let config = d.join("patrol.yaml");
     let v = patrol(&config, &["validate"]);
     assert_eq!(v.status.code(), Some(0), "{}", printed(&v));
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(&config)
-        .arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let bundle = loop {
-        if let Some(b) = seen.lock().expect("lock").iter().find_map(find_bundle) {
-            break Some(b);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    let mut daemon = Daemon::start(&config, Opts::default());
+    let bundle = wait_until("a firing alert naming its log bundle", LONG, || {
+        receiver.bodies().iter().find_map(find_bundle)
+    });
+    daemon.kill();
     let bundle = PathBuf::from(bundle.expect("a firing alert naming its log bundle"));
     assert!(
         bundle.starts_with(d.join("bundles")),

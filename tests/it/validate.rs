@@ -1,7 +1,7 @@
 //! `patrol validate` on a corpus of broken check files: every problem is listed, each at
 //! file:line:col, and the valid checks are still loaded.
 
-mod common;
+use crate::common;
 use common::{patrol, stdout};
 use std::path::Path;
 

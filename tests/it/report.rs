@@ -1,43 +1,11 @@
 //! The periodic report end to end: the real daemon queues it on its schedule and the delivery
 //! worker posts it to a real webhook receiver; `patrol report` prints the same counts.
 
-mod common;
-use axum::extract::State;
-use axum::http::StatusCode;
-use common::{stdout, write_tree};
+use crate::common;
+use common::daemon::{Daemon, Opts};
+use common::receiver::JsonReceiver;
+use common::{LONG, stdout, wait_until, write_config};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-type Shared = Arc<Mutex<Vec<serde_json::Value>>>;
-
-async fn hook(State(r): State<Shared>, body: String) -> StatusCode {
-    let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-    r.lock().expect("lock").push(body);
-    StatusCode::OK
-}
-
-/// Starts a receiver in a thread of its own; returns its port.
-fn start_receiver(shared: Shared) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr").port())
-                .expect("send");
-            let app = axum::Router::new()
-                .route("/hook", axum::routing::post(hook))
-                .with_state(shared);
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("receiver started")
-}
 
 fn setup(dir: &Path, port: u16) -> PathBuf {
     let root = format!(
@@ -62,26 +30,13 @@ probe:
   command:
     argv: [sh, -c, 'echo "BACKUP CRITICAL - 3 hosts late"; exit 2']
 "#;
-    write_tree(
-        dir,
-        &[("patrol.yaml", &root), ("checks/checks.yaml", checks)],
-    );
-    dir.join("patrol.yaml")
-}
-
-fn stop(mut child: Child) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = child.wait();
+    write_config(dir, &root, &[("checks", checks)])
 }
 
 /// Every report event the receiver got.
-fn reports(shared: &Shared) -> Vec<serde_json::Value> {
-    shared
-        .lock()
-        .expect("lock")
+fn reports(receiver: &JsonReceiver) -> Vec<serde_json::Value> {
+    receiver
+        .bodies()
         .iter()
         .flat_map(|b| b["events"].as_array().cloned().unwrap_or_default())
         .filter(|e| e["type"] == "report")
@@ -91,32 +46,21 @@ fn reports(shared: &Shared) -> Vec<serde_json::Value> {
 #[test]
 fn daemon_sends_the_report_to_the_webhook() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let shared: Shared = Arc::default();
-    let port = start_receiver(shared.clone());
-    let config = setup(dir.path(), port);
-    let child = Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(&config)
-        .arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
+    let receiver = JsonReceiver::start();
+    let config = setup(dir.path(), receiver.port);
+    let mut daemon = Daemon::start(&config, Opts::default());
 
     // The first reports may come before both checks have run: wait for one that sees both.
     let want = "2 checks: 1 ok, 1 critical;";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut found = None;
-    while Instant::now() < deadline && found.is_none() {
-        found = reports(&shared).into_iter().find(|e| {
+    let found = wait_until("the report", LONG, || {
+        reports(&receiver).into_iter().find(|e| {
             e["result"]["summary"]
                 .as_str()
                 .is_some_and(|s| s.starts_with(want))
-        });
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stop(child);
-    let all = reports(&shared);
+        })
+    });
+    daemon.stop();
+    let all = reports(&receiver);
     let e = found.unwrap_or_else(|| panic!("no report saying `{want}` arrived: {all:#?}"));
     assert_eq!(e["check"]["id"], "patrol-report");
     assert_eq!(e["state"]["current"], "critical");
@@ -173,9 +117,8 @@ fn report_command_prints_the_counts() {
 #[test]
 fn report_command_send_reaches_the_receiver() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let shared: Shared = Arc::default();
-    let port = start_receiver(shared.clone());
-    let config = setup(dir.path(), port);
+    let receiver = JsonReceiver::start();
+    let config = setup(dir.path(), receiver.port);
     common::patrol(&config, &["run", "--all"]);
     let out = common::patrol(&config, &["report", "--send"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
@@ -184,7 +127,7 @@ fn report_command_send_reaches_the_receiver() {
         "{}",
         stdout(&out)
     );
-    let got = reports(&shared);
+    let got = reports(&receiver);
     assert_eq!(got.len(), 1);
     assert_eq!(
         got[0]["result"]["summary"],

@@ -2,13 +2,13 @@
 //! changes need, `/metrics` read by the real Prometheus client parser, `/healthz`, and
 //! heartbeat checks pinged by a real HTTP client — all against a running `patrol daemon`.
 
-mod common;
-#[path = "common/web_daemon.rs"]
-mod web_daemon;
+use crate::common;
+use crate::common::web_daemon;
 
-use common::write_tree;
+use common::daemon::{Daemon, Opts};
+use common::{LONG, wait_until, write_tree};
 use serde_json::Value;
-use web_daemon::{LONG, WebDaemon, check, get_json, http_get, ports, wait_runs, wait_until};
+use web_daemon::{WebDaemon, check, get_json, http_get, ports, wait_runs};
 
 const TOKEN: &str = "tok-3f9a2c71";
 
@@ -535,22 +535,19 @@ fn a_taken_port_is_logged_and_the_checks_still_run() {
             ),
         ],
     );
-    let log = dir.path().join("daemon.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(dir.path().join("patrol.yaml"))
-        .args(["--log-format", "json", "daemon"])
-        .env_remove("PATROL_LOG")
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("start");
+    let mut d = Daemon::start(
+        &dir.path().join("patrol.yaml"),
+        Opts {
+            json: true,
+            ..Opts::default()
+        },
+    );
     let seen = wait_until("the bind error and a run", LONG, || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = d.log_text();
         (text.contains("cannot listen") && text.contains("run finished")).then_some(text)
     });
-    let _ = child.kill();
-    let _ = child.wait();
-    let text = seen.unwrap_or_else(|| std::fs::read_to_string(&log).unwrap_or_default());
+    d.kill();
+    let text = seen.unwrap_or_else(|| d.log_text());
     assert!(text.contains("cannot listen"), "{text}");
     assert!(text.contains(r#""level":"ERROR""#), "{text}");
     assert!(

@@ -2,8 +2,7 @@
 //! The simulator runs in-process on its own thread; the probe is run through the real
 //! `patrol` binary where a user would (`patrol run CHECK`).
 
-#[path = "../examples/hyperbdr-sim/sim.rs"]
-mod sim;
+use crate::sim;
 
 use serde_json::{Value, json};
 
@@ -291,7 +290,7 @@ async fn simulator_pages_fails_and_collects_logs() {
 
 // ------------------------------------------------------------------ the `hyperbdr` probe
 
-mod common;
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -326,30 +325,17 @@ fn hb_check(id: &str, timeout: &str, fetch: &[(&str, &str)], extra: &str) -> Str
 
 /// A config folder with `patrol.yaml` pointing at `url` and `checks` as one check file.
 fn setup(dir: &Path, url: &str, checks: &[String]) -> PathBuf {
-    common::write_tree(
+    common::write_config(
         dir,
-        &[
-            (
-                "patrol.yaml",
-                &format!(
-                    "store: {{ path: patrol.db }}\nvars:\n  hyperbdr_url: {url}\n  hyperbdr_username: ops\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n"
-                ),
-            ),
-            ("checks/hyperbdr.yaml", &checks.join("---\n")),
-        ],
-    );
-    dir.join("patrol.yaml")
+        &format!(
+            "store: {{ path: patrol.db }}\nvars:\n  hyperbdr_url: {url}\n  hyperbdr_username: ops\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n"
+        ),
+        &[("hyperbdr", &checks.join("---\n"))],
+    )
 }
 
 fn patrol_env(config: &Path, password: &str, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("PATROL_LOG")
-        .env("HYPERBDR_PASSWORD", password)
-        .output()
-        .expect("run patrol")
+    common::patrol_env(config, &[("HYPERBDR_PASSWORD", password)], args)
 }
 
 /// `patrol run IDS --json`: the runs, by check id.

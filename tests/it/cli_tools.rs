@@ -2,7 +2,7 @@
 //! against an independent cron implementation, Python's croniter), `explain`, shell
 //! completions, the man page and the `--json` output of every listing command.
 
-mod common;
+use crate::common;
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use common::{patrol, stderr, stdout, write_tree};

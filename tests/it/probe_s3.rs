@@ -1,24 +1,25 @@
 //! The `s3_credentials` and `sample_restore` probes against a real S3-compatible server:
-//! s3s-fs (`cargo install s3s-fs@0.14.1 --locked --features binary --root target/tools`,
-//! done by `.ci/run`), started by each test on a free loopback port with a temporary
-//! folder and a known key. It checks SigV4 signatures, so a wrong secret is really refused.
+//! s3s-fs (the library behind `cargo install s3s-fs`), served over HTTP by each test on a free
+//! loopback port with a temporary folder and a known key. It checks SigV4 signatures, so a
+//! wrong secret is really refused.
 //! The sample-restore cases also run the shipped check files through the `patrol` binary,
 //! with the cursor kept in the SQLite store between runs.
 
-mod common;
-#[path = "common/net.rs"]
-mod net;
+use crate::common;
+use crate::common::net;
 
-use patrol::probe::{ProbeContext, ProbeOutput, ProbeSpec};
+use crate::common::probe;
+use hyper_util::rt::TokioIo;
+use patrol::probe::ProbeOutput;
 use patrol::status::Status;
 use rusty_s3::actions::{CreateBucket, DeleteObject, PutObject};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 const ACCESS_KEY: &str = "PATROLTESTKEY0001";
@@ -27,76 +28,52 @@ const BUCKET: &str = "backups";
 
 // ---------------------------------------------------------------- the server
 
-/// Where s3s-fs is: `$S3S_FS`, else `target/tools/bin/s3s-fs` (installed by `.ci/run`), else
-/// on the PATH.
-fn s3s_fs_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("S3S_FS") {
-        return PathBuf::from(p);
-    }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/s3s-fs");
-    if local.exists() {
-        return local;
-    }
-    let on_path = std::env::var_os("PATH").map(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("s3s-fs"))
-            .find(|p| p.exists())
-    });
-    on_path.flatten().unwrap_or_else(|| {
-        panic!(
-            "s3s-fs not found: run .ci/run, or `cargo install s3s-fs@0.14.1 --locked --features binary --root target/tools`"
-        )
-    })
-}
-
-/// A running s3s-fs with one bucket; killed when dropped.
+/// A running s3s-fs with one bucket, on a thread with its own runtime (a test may block its
+/// own thread running the `patrol` binary while the server answers); stops when dropped.
 struct S3Server {
-    child: Child,
     endpoint: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
     _root: tempfile::TempDir,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl S3Server {
     async fn start() -> S3Server {
         let root = tempfile::tempdir().unwrap();
-        let mut child = Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root.path())
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        // It logs "server is running at http://127.0.0.1:PORT" once it listens.
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent && let Some(i) = line.find("server is running at ") {
-                    let url = line[i + "server is running at ".len()..].trim().to_string();
-                    let _ = tx.send(url);
-                    sent = true;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let stream = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok((stream, _)) => stream,
+                            Err(_) => continue,
+                        },
+                        _ = &mut stopped => return,
+                    };
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
                 }
-                // Keep reading so that the pipe never fills.
-            }
+            });
         });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("s3s-fs did not report its address");
         let server = S3Server {
-            child,
             endpoint,
+            _stop: stop,
             _root: root,
         };
         server
@@ -172,19 +149,11 @@ fn item(i: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------- running the probe in-process
 
-fn spec(yaml: &str) -> ProbeSpec {
-    serde_saphyr::from_str::<ProbeSpec>(yaml).unwrap_or_else(|e| panic!("{yaml}\n{e}"))
-}
-
 async fn run_probe(yaml: &str, state: &Value) -> ProbeOutput {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = ProbeContext {
-        check_id: "s3-test",
-        timeout: Duration::from_secs(20),
-        state,
-        base_dir: dir.path(),
-    };
-    spec(yaml).as_probe().run(&ctx).await.unwrap()
+    probe::run_probe("s3-test", yaml, dir.path(), state, Duration::from_secs(20))
+        .await
+        .unwrap()
 }
 
 fn credentials_yaml(endpoint: &str, bucket: &str, key: &str, secret: &str) -> String {
@@ -352,14 +321,11 @@ fn patrol_dir(endpoint: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// `patrol run CHECK --json` with the secret in the environment: (exit code, the run, stdout).
 fn patrol_run(dir: &Path, check: &str, secret: &str) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(dir.join("patrol.yaml"))
-        .args(["run", check, "--json"])
-        .env("PATROL_TEST_S3_SECRET", secret)
-        .env_remove("PATROL_LOG")
-        .output()
-        .unwrap();
+    let out = common::patrol_env(
+        &dir.join("patrol.yaml"),
+        &[("PATROL_TEST_S3_SECRET", secret)],
+        &["run", check, "--json"],
+    );
     let stdout = common::stdout(&out);
     let runs: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}\nstdout: {stdout}\nstderr: {}", common::stderr(&out)));

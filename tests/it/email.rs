@@ -6,8 +6,8 @@
 //! Needs Python 3 with aiosmtpd: `apt-get install python3-aiosmtpd` (or `pip install
 //! aiosmtpd`); `PATROL_TEST_PYTHON` names the interpreter when it is not `python3`.
 
-#[path = "common/net.rs"]
-mod net;
+use crate::common::net;
+use crate::common::smtp::python_with_aiosmtpd;
 
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
@@ -32,26 +32,6 @@ const PASSWORD: &str = "s3cr3t-Hunter2-pw";
 
 // ---------------------------------------------------------------------------------------------
 // The test SMTP server
-
-fn python() -> String {
-    let mut candidates: Vec<String> = std::env::var("PATROL_TEST_PYTHON").into_iter().collect();
-    candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
-    for c in &candidates {
-        let ok = Command::new(c)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return c.clone();
-        }
-    }
-    panic!(
-        "no Python with aiosmtpd among {candidates:?}: run `apt-get install python3-aiosmtpd` \
-         (or `pip install aiosmtpd`), or set PATROL_TEST_PYTHON"
-    );
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -82,7 +62,7 @@ impl SmtpServer {
         let out = dir.path().join("mail");
         std::fs::create_dir(&out).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp/server.py");
-        let mut cmd = Command::new(python());
+        let mut cmd = Command::new(python_with_aiosmtpd());
         cmd.arg(&script).arg("--dir").arg(&out);
         let mut ca_file = None;
         if mode != Mode::None {

@@ -239,8 +239,5 @@ pub async fn silent_server() -> SocketAddr {
 
 /// A local port nobody listens on.
 pub async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
+    super::closed_port()
 }

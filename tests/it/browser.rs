@@ -3,9 +3,8 @@
 //! command with a metric and thresholds); the test reads the DOM Chromium built and keeps
 //! screenshots under target/screenshots/.
 
-mod common;
-#[path = "common/web_daemon.rs"]
-mod web_daemon;
+use crate::common;
+use crate::common::web_daemon;
 
 use common::write_tree;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,22 @@
-//! Helpers shared by the integration tests: run the real `patrol` binary.
+//! Helpers shared by the integration tests: run the real `patrol` binary, write a config
+//! folder, wait for something with a deadline. The submodules hold the real servers and the
+//! running daemon.
 #![allow(dead_code)]
+
+mod config;
+pub mod daemon;
+pub mod net;
+pub mod probe;
+pub mod receiver;
+pub mod smtp;
+mod wait;
+pub mod web_daemon;
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+pub use config::write_config;
+pub use wait::{LONG, closed_port, wait_for, wait_until};
 
 /// A loopback port that was free a moment ago (for servers started as child processes).
 pub fn free_port() -> u16 {
@@ -13,12 +27,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `patrol --config CONFIG ARGS`, and what it printed.
 pub fn patrol(config: &Path, args: &[&str]) -> Output {
+    patrol_env(config, &[], args)
+}
+
+/// `patrol --config CONFIG ARGS` with `env` set (secrets the config reads from the
+/// environment).
+pub fn patrol_env(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_patrol"))
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("PATROL_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("run patrol")
 }

@@ -1,18 +1,14 @@
 //! The local probes (`command`, `disk`, `system`, `log`) against real processes and files.
 //! Probe configurations are read from YAML, as in a check file.
 
-use patrol::probe::{ProbeContext, ProbeError, ProbeOutput, ProbeSpec};
+use crate::common::probe::run_probe;
+use patrol::probe::{ProbeError, ProbeOutput, ProbeSpec};
 use patrol::status::Status;
 use serde_json::Value;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn spec(yaml: &str) -> ProbeSpec {
-    serde_saphyr::from_str::<ProbeSpec>(yaml)
-        .unwrap_or_else(|e| panic!("probe YAML does not parse: {e}\n{yaml}"))
-}
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,14 +20,7 @@ async fn run_in(
     state: &Value,
     timeout: Duration,
 ) -> Result<ProbeOutput, ProbeError> {
-    let spec = spec(yaml);
-    let ctx = ProbeContext {
-        check_id: "test",
-        timeout,
-        state,
-        base_dir,
-    };
-    spec.as_probe().run(&ctx).await
+    run_probe("test", yaml, base_dir, state, timeout).await
 }
 
 async fn run(yaml: &str) -> ProbeOutput {

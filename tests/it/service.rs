@@ -3,77 +3,30 @@
 //! HTTP receiver started by the test. Waits poll with generous deadlines; nothing asserts a
 //! wall-clock duration.
 
-mod common;
+use crate::common;
 use chrono::{DateTime, Utc};
-use common::write_tree;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::daemon::{Daemon, Opts};
+use common::receiver::JsonReceiver;
+use common::{LONG, write_config};
+use nix::sys::signal::Signal;
 use patrol::store::{Store, Trigger};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LONG: Duration = Duration::from_secs(60);
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Daemon {
-        let log = dir.join("daemon.log");
-        let file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patrol"));
-        cmd.arg("--config")
-            .arg(dir.join("patrol.yaml"))
-            .args(["daemon", "--no-watch"])
-            .env_remove("PATROL_LOG")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Daemon {
-            child: cmd.spawn().expect("start patrol daemon"),
-            log,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn terminate(&self) {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let end = Instant::now() + LONG;
-        loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(Instant::now() < end, "no exit; log:\n{}", self.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `patrol daemon --no-watch` on `dir/patrol.yaml` with `env` set.
+fn start(dir: &Path, env: &[(&str, &str)]) -> Daemon {
+    Daemon::start(
+        &dir.join("patrol.yaml"),
+        Opts {
+            args: &["--no-watch"],
+            env,
+            ..Opts::default()
+        },
+    )
 }
 
 fn check(id: &str, schedule: &str) -> String {
@@ -82,9 +35,7 @@ fn check(id: &str, schedule: &str) -> String {
 
 fn setup(dir: &Path, root_extra: &str, checks: &[String]) {
     let root = format!("store: {{ path: patrol.db }}\nchecks: [checks]\n{root_extra}");
-    write_tree(dir, &[("patrol.yaml", root.as_str())]);
-    let all = checks.join("---\n");
-    write_tree(dir, &[("checks/c.yaml", all.as_str())]);
+    write_config(dir, &root, &[("c", &checks.join("---\n"))]);
 }
 
 /// Scheduled runs in the store, grouped by their fire time.
@@ -114,7 +65,7 @@ fn under_a_service_manager_the_daemon_says_ready_pings_the_watchdog_and_says_sto
         .expect("timeout");
     let socket = sock_path.to_str().expect("utf-8 path");
     // Watchdog of 0.4 s: systemd's WatchdogSec=, very short so the test sees several pings.
-    let mut d = Daemon::start(
+    let mut d = start(
         dir.path(),
         &[("NOTIFY_SOCKET", socket), ("WATCHDOG_USEC", "400000")],
     );
@@ -156,23 +107,22 @@ fn under_a_service_manager_the_daemon_says_ready_pings_the_watchdog_and_says_sto
         "{later}"
     );
 
-    d.terminate();
+    d.signal(Signal::SIGTERM);
     receive_until(&mut messages, &|m| count(m, "STOPPING=1") >= 1);
-    assert!(d.wait_exit().success(), "{}", d.log_text());
+    assert!(d.wait_exit(LONG).success(), "{}", d.log_text());
 }
 
 #[test]
 fn without_a_service_manager_nothing_is_sent_and_the_daemon_runs_as_before() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path(), "", &[check("a", "every 1s")]);
-    let mut d = Daemon::start(dir.path(), &[("WATCHDOG_USEC", "400000")]);
+    let mut d = start(dir.path(), &[("WATCHDOG_USEC", "400000")]);
     let end = Instant::now() + LONG;
     while cycles(dir.path()).is_empty() {
         assert!(Instant::now() < end, "{}", d.log_text());
         std::thread::sleep(Duration::from_millis(100));
     }
-    d.terminate();
-    assert!(d.wait_exit().success());
+    assert!(d.stop().success());
     assert!(
         !d.log_text().contains("service manager"),
         "{}",
@@ -180,72 +130,26 @@ fn without_a_service_manager_nothing_is_sent_and_the_daemon_runs_as_before() {
     );
 }
 
-/// A minimal HTTP/1.1 receiver: records each request's body and answers 200.
-fn start_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/ping/abc", listener.local_addr().expect("addr"));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut data = Vec::new();
-            let mut buf = [0u8; 4096];
-            let body = loop {
-                let Ok(n) = stream.read(&mut buf) else {
-                    break None;
-                };
-                if n == 0 {
-                    break None;
-                }
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + len {
-                        break Some(data[end + 4..end + 4 + len].to_vec());
-                    }
-                }
-            };
-            if let Some(body) = body {
-                let v = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                s.lock().expect("lock").push(v);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK",
-                );
-            }
-        }
-    });
-    (url, seen)
-}
-
 #[test]
 fn the_self_heartbeat_receiver_sees_one_call_per_cycle() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (url, seen) = start_receiver();
+    let receiver = JsonReceiver::start();
+    let url = receiver.url("/ping/abc");
     setup(
         dir.path(),
         &format!("self_heartbeat: {{ url: \"{url}\", timeout: 5s }}\n"),
         &[check("a", "every 1s"), check("b", "* * * * * *")],
     );
-    let mut d = Daemon::start(dir.path(), &[]);
+    let mut d = start(dir.path(), &[]);
     let end = Instant::now() + LONG;
-    while seen.lock().expect("lock").len() < 4 {
+    while receiver.bodies().len() < 4 {
         assert!(Instant::now() < end, "{}", d.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
-    d.terminate();
-    assert!(d.wait_exit().success());
+    assert!(d.stop().success());
 
     let cycles = cycles(dir.path());
-    let beats = seen.lock().expect("lock").clone();
+    let beats = receiver.bodies();
     let mut by_due: BTreeMap<DateTime<Utc>, usize> = BTreeMap::new();
     for b in &beats {
         assert_eq!(b["service"], "patrol", "{b}");
@@ -292,7 +196,7 @@ fn a_receiver_that_does_not_answer_does_not_delay_the_checks() {
         &format!("self_heartbeat: {{ url: \"{url}\", timeout: 120s }}\n"),
         &[check("a", "every 1s")],
     );
-    let mut d = Daemon::start(dir.path(), &[]);
+    let mut d = start(dir.path(), &[]);
     // Wait for the first heartbeat call to hang, then for three more runs after it.
     let end = Instant::now() + LONG;
     let first_call = loop {
@@ -307,8 +211,7 @@ fn a_receiver_that_does_not_answer_does_not_delay_the_checks() {
         assert!(Instant::now() < end, "{}", d.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
-    d.terminate();
-    assert!(d.wait_exit().success(), "{}", d.log_text());
+    assert!(d.stop().success(), "{}", d.log_text());
     // The checks kept their schedule while the call hung: each run started on its fire
     // time's heels, not after the call.
     let store = Store::open_read_only(&dir.path().join("patrol.db")).expect("store");
@@ -339,7 +242,7 @@ fn the_report_says_when_patrol_started_how_many_runs_it_made_and_how_many_it_mis
     // `slow` takes longer than its period: every other fire time finds it still running.
     let slow = "id: slow\nschedule: \"every 1s\"\nprobe:\n  command:\n    argv: [sleep, \"1.5\"]\n";
     setup(dir.path(), "", &[check("a", "every 1s"), slow.to_string()]);
-    let mut d = Daemon::start(dir.path(), &[]);
+    let mut d = start(dir.path(), &[]);
     let store_runs = |id: &str| {
         Store::open_read_only(&dir.path().join("patrol.db"))
             .ok()
@@ -351,8 +254,7 @@ fn the_report_says_when_patrol_started_how_many_runs_it_made_and_how_many_it_mis
         assert!(Instant::now() < end, "{}", d.log_text());
         std::thread::sleep(Duration::from_millis(100));
     }
-    d.terminate();
-    assert!(d.wait_exit().success(), "{}", d.log_text());
+    assert!(d.stop().success(), "{}", d.log_text());
 
     let o = common::patrol(&dir.path().join("patrol.yaml"), &["report", "--json"]);
     assert!(o.status.success(), "{}", common::stderr(&o));
@@ -408,7 +310,7 @@ fn fire_times_that_passed_while_the_daemon_was_down_count_as_missed() {
         };
         store.record_run(&run, None).expect("record");
     }
-    let mut d = Daemon::start(dir.path(), &[]);
+    let mut d = start(dir.path(), &[]);
     let config = dir.path().join("patrol.yaml");
     let end = Instant::now() + LONG;
     let daemon = loop {
@@ -430,8 +332,7 @@ fn fire_times_that_passed_while_the_daemon_was_down_count_as_missed() {
     // `every 1s` with `misfire: skip` (the default below a day): about 30 fire times passed.
     let missed = daemon["missed"].as_u64().expect("missed");
     assert!((25..=120).contains(&missed), "{daemon}");
-    d.terminate();
-    assert!(d.wait_exit().success());
+    assert!(d.stop().success());
     assert!(
         d.log_text()
             .contains("runs missed while the daemon was down")

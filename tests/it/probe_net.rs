@@ -2,9 +2,9 @@
 //! a test CA and leaf certificates (rcgen), an HTTP(S) server (hyper + tokio-rustls) on
 //! 127.0.0.1, closed ports and a server that never answers.
 
-#[path = "common/net.rs"]
-mod net;
+use crate::common::net;
 
+use crate::common::probe::{run_probe, spec};
 use net::{
     CA_NAME, Pki, SERVER_NAME, closed_port, self_signed, serve, server_config, silent_server,
 };
@@ -14,20 +14,9 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Reads a probe from YAML, as a check file would hold it under `probe:`.
-fn spec(yaml: &str) -> ProbeSpec {
-    serde_saphyr::from_str::<ProbeSpec>(yaml).unwrap_or_else(|e| panic!("{yaml}\n{e}"))
-}
-
 async fn run_in(dir: &Path, yaml: &str) -> Result<ProbeOutput, ProbeError> {
     let state = serde_json::Value::Null;
-    let ctx = ProbeContext {
-        check_id: "net-test",
-        timeout: Duration::from_secs(20),
-        state: &state,
-        base_dir: dir,
-    };
-    spec(yaml).as_probe().run(&ctx).await
+    run_probe("net-test", yaml, dir, &state, Duration::from_secs(20)).await
 }
 
 async fn run(yaml: &str) -> ProbeOutput {

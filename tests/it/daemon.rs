@@ -2,132 +2,28 @@
 //! commands as probes and a real SQLite file, stopped with real signals. Every wait polls
 //! the database or the log with a generous deadline; nothing depends on tight timing.
 
-mod common;
+use crate::common;
 use chrono::{DateTime, Duration as ChronoDuration, Timelike, Utc};
-use common::write_tree;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::daemon::{Daemon, Opts, message};
+use common::{LONG, wait_until, write_config, write_tree};
+use nix::sys::signal::Signal;
 use patrol::status::Status;
 use patrol::store::{RunRecord, Store, Trigger};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const LONG: Duration = Duration::from_secs(60);
-
-/// A running `patrol daemon`, killed on drop if a test fails half-way.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, extra: &[&str]) -> Daemon {
-        let n = std::fs::read_dir(dir)
-            .expect("read dir")
-            .filter(|e| {
-                e.as_ref()
-                    .map(|e| e.file_name().to_string_lossy().starts_with("daemon-"))
-                    .unwrap_or(false)
-            })
-            .count();
-        let log = dir.join(format!("daemon-{n}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_patrol"))
-            .arg("--config")
-            .arg(dir.join("patrol.yaml"))
-            .args(["--log-format", "json", "daemon"])
-            .args(extra)
-            .env_remove("PATROL_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start patrol daemon");
-        Daemon { child, log }
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), sig).expect("send signal");
-    }
-
-    /// Waits for the process to end.
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let end = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < end,
-                "daemon did not exit within {within:?}; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) -> ExitStatus {
-        self.signal(Signal::SIGTERM);
-        self.wait_exit(LONG)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The JSON log lines so far.
-    fn logs(&self) -> Vec<Value> {
-        self.log_text()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Log lines whose level is `level` and whose message contains `text`.
-    fn find(&self, level: &str, text: &str) -> Vec<Value> {
-        self.logs()
-            .into_iter()
-            .filter(|l| l["level"] == level && message(l).contains(text))
-            .collect()
-    }
-
-    fn wait_log(&self, level: &str, text: &str) -> Value {
-        wait_until(&format!("a {level} log line with {text:?}"), LONG, || {
-            self.find(level, text).into_iter().next()
-        })
-        .unwrap_or_else(|| panic!("log:\n{}", self.log_text()))
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn message(line: &Value) -> String {
-    line["fields"]["message"].as_str().unwrap_or("").to_string()
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, or gives up after `within`.
-fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            eprintln!("gave up waiting for {what}");
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// `patrol daemon ARGS` on `dir/patrol.yaml`, logging JSON.
+fn start(dir: &Path, args: &[&str]) -> Daemon {
+    Daemon::start(
+        &dir.join("patrol.yaml"),
+        Opts {
+            json: true,
+            args,
+            ..Opts::default()
+        },
+    )
 }
 
 /// Every stored run of `check`, oldest first. Empty while the daemon is still creating the
@@ -190,18 +86,12 @@ fn check_yaml(id: &str, schedule: &str, script: &str) -> String {
 }
 
 fn setup(dir: &Path, root: &str, checks: &[(&str, String)]) {
-    let mut files: Vec<(String, String)> = vec![(
-        "patrol.yaml".into(),
-        format!("store: {{ path: patrol.db }}\n{root}"),
-    )];
-    for (name, yaml) in checks {
-        files.push((format!("checks/{name}.yaml"), yaml.clone()));
-    }
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    write_tree(dir, &refs);
+    let checks: Vec<(&str, &str)> = checks.iter().map(|(n, y)| (*n, y.as_str())).collect();
+    write_config(
+        dir,
+        &format!("store: {{ path: patrol.db }}\n{root}"),
+        &checks,
+    );
 }
 
 #[test]
@@ -213,7 +103,7 @@ fn scheduled_runs_are_stored_and_logged() {
         "",
         &[("tick", check_yaml("tick", "every 1s", "echo tick"))],
     );
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     let all = wait_runs(&d, dir, "tick", 3, |_| true);
     for r in &all {
         assert_eq!(r.status, Status::Ok, "{r:?}");
@@ -250,7 +140,7 @@ fn a_slow_check_never_overlaps_itself() {
         "",
         &[("slow", check_yaml("slow", "every 1s", "sleep 3; echo done"))],
     );
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     let all = wait_runs(&d, dir, "slow", 3, |_| true);
     assert!(all.iter().all(|r| r.duration_ms >= 2900), "{all:#?}");
     assert_no_overlap(all);
@@ -271,7 +161,7 @@ fn global_concurrency_limit_one_never_runs_two_checks_at_once() {
             ("b", check_yaml("b", "every 1s", "sleep 1; echo b")),
         ],
     );
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     let a = wait_runs(&d, dir, "a", 2, |_| true);
     let b = wait_runs(&d, dir, "b", 2, |_| true);
     let _ = a;
@@ -333,7 +223,7 @@ fn a_run_missed_while_down_is_caught_up_once() {
             .collect()
     };
 
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     wait_runs(&d, dir, "daily", 1, |r| r.trigger == Trigger::Misfire);
     d.wait_log("INFO", "catching up a run missed");
     std::thread::sleep(Duration::from_secs(2));
@@ -344,7 +234,7 @@ fn a_run_missed_while_down_is_caught_up_once() {
     assert!(d.stop().success());
 
     // Restarting does not catch up again: that time has its run now.
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     d.wait_log("INFO", "daemon started");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(misfires(dir).len(), 1, "{:#?}", runs(dir, "daily"));
@@ -359,7 +249,7 @@ fn sigterm_lets_the_running_check_finish_and_store_its_result() {
     let marker = dir.join("started");
     let script = format!("touch {}; sleep 2; echo finished", marker.display());
     setup(dir, "", &[("job", check_yaml("job", "every 1s", &script))]);
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     wait_until("the first run to start", LONG, || {
         marker.exists().then_some(())
     })
@@ -388,7 +278,7 @@ fn runs_cut_off_by_the_shutdown_grace_are_stored_as_unknown() {
         "shutdown_grace: 1s\n",
         &[("stuck", check_yaml("stuck", "every 1s", &script))],
     );
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     wait_until("the run to start", LONG, || marker.exists().then_some(()))
         .unwrap_or_else(|| panic!("log:\n{}", d.log_text()));
     let asked = Instant::now();
@@ -419,7 +309,7 @@ fn sigkill_during_runs_leaves_a_sound_database_with_every_committed_run() {
         |dir: &Path| -> usize { ["k1", "k2", "k3"].iter().map(|c| runs(dir, c).len()).sum() };
     let mut seen = 0;
     for round in 0..3 {
-        let mut d = Daemon::start(dir, &[]);
+        let mut d = start(dir, &[]);
         let before = wait_until("more runs", LONG, || {
             let n = count(dir);
             (n >= seen + 4).then_some(n)
@@ -449,7 +339,7 @@ fn reload_keeps_the_old_config_on_error_and_applies_the_fix() {
     let dir = tmp.path();
     setup(dir, "", &[("r", check_yaml("r", "every 1s", "echo r"))]);
     let file = dir.join("checks/r.yaml");
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     wait_runs(&d, dir, "r", 2, |_| true);
 
     // Broken: an unknown field on line 3.
@@ -491,7 +381,7 @@ fn sighup_reloads_without_watching() {
         "",
         &[("first", check_yaml("first", "every 1s", "echo 1"))],
     );
-    let mut d = Daemon::start(dir, &["--no-watch"]);
+    let mut d = start(dir, &["--no-watch"]);
     wait_runs(&d, dir, "first", 1, |_| true);
     // Replace `first` by `second`.
     std::fs::remove_file(dir.join("checks/first.yaml")).expect("remove first");
@@ -543,7 +433,7 @@ fn a_bad_check_file_at_start_does_not_stop_the_others() {
             ),
         ],
     );
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     wait_runs(&d, dir, "good", 2, |_| true);
     let err = d.wait_log("ERROR", "bad.yaml:2:");
     assert!(message(&err).contains("every often"), "{err}");
@@ -556,7 +446,7 @@ fn an_unusable_root_config_is_an_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     write_tree(dir, &[("patrol.yaml", "concurrency: [1\n")]);
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     let status = d.wait_exit(LONG);
     assert!(!status.success());
     assert!(d.log_text().contains("patrol.yaml:"), "{}", d.log_text());
@@ -576,7 +466,7 @@ fn a_daily_run_cut_off_by_shutdown_runs_again_at_the_next_start() {
     );
     seed_scheduled_run(dir, "daily", due - ChronoDuration::days(1));
     // The catch-up run hangs and is cut off by the shutdown.
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     wait_until("the catch-up run to start", LONG, || {
         marker.exists().then_some(())
     })
@@ -599,7 +489,7 @@ fn a_daily_run_cut_off_by_shutdown_runs_again_at_the_next_start() {
         check_yaml("daily", &cron, "echo done"),
     )
     .expect("rewrite check");
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     let redone_run = |r: &RunRecord| r.status == Status::Ok && r.trigger == Trigger::Misfire;
     wait_runs(&d, dir, "daily", 1, redone_run);
     std::thread::sleep(Duration::from_secs(1));
@@ -613,7 +503,7 @@ fn a_daily_run_cut_off_by_shutdown_runs_again_at_the_next_start() {
     assert!(d.stop().success());
 
     // And not again after that.
-    let mut d = Daemon::start(dir, &[]);
+    let mut d = start(dir, &[]);
     d.wait_log("INFO", "daemon started");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(runs(dir, "daily").len(), all.len());

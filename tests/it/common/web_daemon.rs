@@ -2,16 +2,14 @@
 //! tests/browser.rs. The daemon logs JSON; the address comes from its "listening" line.
 #![allow(dead_code)]
 
+use super::daemon::{Daemon, Opts};
+use super::{LONG, wait_until};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-pub const LONG: Duration = Duration::from_secs(60);
-
+/// A daemon whose web server is up, and its address.
 pub struct WebDaemon {
-    child: Child,
-    pub log: PathBuf,
+    pub daemon: Daemon,
     /// `http://127.0.0.1:PORT`
     pub base: String,
 }
@@ -19,32 +17,24 @@ pub struct WebDaemon {
 impl WebDaemon {
     /// Starts `patrol daemon` on `dir/patrol.yaml` and waits for its web server.
     pub fn start(dir: &Path) -> WebDaemon {
-        let log = dir.join("daemon.log");
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_patrol"))
-            .arg("--config")
-            .arg(dir.join("patrol.yaml"))
-            .args(["--log-format", "json", "daemon"])
-            .env_remove("PATROL_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start patrol daemon");
-        let mut d = WebDaemon {
-            child,
-            log,
-            base: String::new(),
-        };
+        let daemon = Daemon::start(
+            &dir.join("patrol.yaml"),
+            Opts {
+                json: true,
+                ..Opts::default()
+            },
+        );
         let addr = wait_until("the web server's listening line", LONG, || {
-            d.log_text().lines().find_map(|l| {
-                let v: Value = serde_json::from_str(l).ok()?;
-                v["fields"]["address"].as_str().map(str::to_string)
-            })
+            daemon
+                .logs()
+                .iter()
+                .find_map(|v| v["fields"]["address"].as_str().map(str::to_string))
         })
-        .unwrap_or_else(|| panic!("no listening line; log:\n{}", d.log_text()));
-        d.base = format!("http://{addr}");
-        d
+        .unwrap_or_else(|| panic!("no listening line; log:\n{}", daemon.log_text()));
+        WebDaemon {
+            daemon,
+            base: format!("http://{addr}"),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -52,47 +42,12 @@ impl WebDaemon {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.daemon.log_text()
     }
 
     /// SIGTERM and wait.
     pub fn stop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let end = Instant::now() + LONG;
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("daemon did not stop; log:\n{}", self.log_text());
-    }
-}
-
-impl Drop for WebDaemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, or gives up after `within`.
-pub fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= end {
-            eprintln!("gave up waiting for {what}");
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        self.daemon.stop();
     }
 }
 
@@ -178,9 +133,5 @@ pub fn wait_runs(d: &WebDaemon, ids: &[&str], n: u64) {
 pub fn ports() -> (std::net::TcpListener, u16, u16) {
     let open = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let open_port = open.local_addr().expect("addr").port();
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    (open, open_port, closed_port)
+    (open, open_port, super::closed_port())
 }

@@ -779,9 +779,14 @@ fn crash_writer_child() {
 fn committed_runs_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
+    // The writer's test name in this binary: its module path without the crate's name.
+    let writer = format!(
+        "{}::crash_writer_child",
+        module_path!().split_once("::").unwrap().1
+    );
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "crash_writer_child",
+            writer.as_str(),
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -8,10 +8,9 @@
 //! leave every check OK; each fault scenario must turn exactly the checks in MATRIX to the
 //! status given there and leave all the others OK.
 
-#[path = "../examples/hyperbdr-sim/sim.rs"]
-mod sim;
+use crate::sim;
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -182,15 +181,8 @@ secrets:
 
 /// `patrol run --json CHECKS...` → check id → the run record.
 fn run(config: &Path, checks: &[&str]) -> BTreeMap<String, Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(config)
-        .args(["run", "--json"])
-        .args(checks)
-        .env("HYPERBDR_PASSWORD", "sim-password")
-        .env_remove("PATROL_LOG")
-        .output()
-        .expect("run patrol");
+    let args = [&["run", "--json"], checks].concat();
+    let out = common::patrol_env(config, &[("HYPERBDR_PASSWORD", "sim-password")], &args);
     let stdout = common::stdout(&out);
     let runs: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(

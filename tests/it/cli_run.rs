@@ -1,8 +1,8 @@
 //! `patrol run`, `status` and `history` as an operator uses them, against real local
 //! servers, real commands and a real SQLite file.
 
-mod common;
-use common::{patrol, stderr, stdout, write_tree};
+use crate::common;
+use common::{closed_port, patrol, patrol_env, stderr, stdout, write_config, write_tree};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -38,36 +38,23 @@ fn http_server(body: &'static str) -> u16 {
     port
 }
 
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 fn setup(dir: &Path, checks: &str) {
+    write_config(
+        dir,
+        "store: { path: data/patrol.db }\ntimezone: Asia/Shanghai\nsecrets:\n  token: { env: PATROL_TEST_TOKEN }\n",
+        &[("main", checks)],
+    );
     write_tree(
         dir,
-        &[
-            (
-                "patrol.yaml",
-                "store: { path: data/patrol.db }\ntimezone: Asia/Shanghai\nsecrets:\n  token: { env: PATROL_TEST_TOKEN }\n",
-            ),
-            ("checks/main.yaml", checks),
-            (
-                "rules/queue-depth.rhai",
-                "let d = probe.body.queue.depth;\nmetric(\"depth\", d);\nif d > params.max { critical(`queue depth ${d}`) } else { ok(`queue depth ${d}`) }\n",
-            ),
-        ],
+        &[(
+            "rules/queue-depth.rhai",
+            "let d = probe.body.queue.depth;\nmetric(\"depth\", d);\nif d > params.max { critical(`queue depth ${d}`) } else { ok(`queue depth ${d}`) }\n",
+        )],
     );
 }
 
 fn run_json(config: &Path, args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("PATROL_TEST_TOKEN", "tok-4f9a1c2e77")
-        .output()
-        .expect("run patrol");
+    let out = patrol_env(config, &[("PATROL_TEST_TOKEN", "tok-4f9a1c2e77")], args);
     let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(&out), stderr(&out)));
     (out.status.code(), v, stderr(&out))
