@@ -4,8 +4,7 @@
 //!
 //! A plain HTTP/1.1 client over `TcpStream` keeps this test free of the patrol crate.
 
-#[path = "../examples/hyperbdr-sim/sim.rs"]
-mod sim;
+use crate::sim;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Value, json};
