@@ -10,8 +10,8 @@
 //! - **Login guard**: a refused login (bad credentials: the console's error envelope or HTTP
 //!   401/403 on the login endpoint) stops every login to that console for
 //!   [`Connection::login_backoff`]; meanwhile calls fail at once with
-//!   [`ConsoleError::LoginRefused`] ("login as ops refused at 10:02 CST (…); not retrying
-//!   before 10:17 CST so the account is not locked").
+//!   [`ConsoleError::LoginRefused`] ("login as ops refused at 10:02 CST; not retrying before
+//!   10:17 CST so the account is not locked — console error 10010001: …").
 //! - **Times**: every string in an answer that is a time without an offset
 //!   (`YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, optionally with a fraction) is read in
 //!   [`Connection::console_timezone`] and rewritten to RFC 3339 with that zone's offset
@@ -157,8 +157,8 @@ pub enum ConsoleError {
     Config(String),
 }
 
-/// "login as ops refused at 10:02 CST (console error 10010001: invalid credentials); not
-/// retrying before 10:17 CST so the account is not locked". A time not on today's date (in
+/// "login as ops refused at 10:02 CST; not retrying before 10:17 CST so the account is not
+/// locked — console error 10010001: invalid credentials". A time not on today's date (in
 /// `zone`) carries its date.
 fn refused_text(
     username: &str,
@@ -177,7 +177,7 @@ fn refused_text(
         }
     };
     format!(
-        "login as {username} refused at {} ({reason}); not retrying before {} so the account is not locked",
+        "login as {username} refused at {}; not retrying before {} so the account is not locked — {reason}",
         clock(at),
         clock(until)
     )
@@ -718,7 +718,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "POST /api/v2/loginNoImageCaptcha: login as ops refused at {} (console error 10010001: invalid credentials); not retrying before {} so the account is not locked",
+                "POST /api/v2/loginNoImageCaptcha: login as ops refused at {}; not retrying before {} so the account is not locked — console error 10010001: invalid credentials",
                 local(now),
                 local(now + chrono::Duration::minutes(15))
             )

@@ -6,9 +6,9 @@
 //! starting together share one login. A refused login (the console's error envelope or
 //! HTTP 401/403 on the login) stops every login to that console for the console's
 //! `login_backoff` (15 min), kept next to the store so a later `patrol run` honours it too;
-//! meanwhile every check of the console is UNKNOWN with "login as ops refused at 10:02 CST
-//! (console error 10010001: invalid credentials); not retrying before 10:17 CST so the
-//! account is not locked". A console that cannot be reached is not a refusal. Lists
+//! meanwhile every check of the console is UNKNOWN with "login as ops refused at 10:02 CST;
+//! not retrying before 10:17 CST so the account is not locked — console error 10010001:
+//! invalid credentials". A console that cannot be reached is not a refusal. Lists
 //! (`data` with `total` and one array) are fetched page by page until `total` items are in.
 //! Every time without an offset (`YYYY-MM-DD HH:MM:SS`, or with a `T`, anywhere in the
 //! answer) is read in `console_timezone` and rewritten to RFC 3339 with that zone's offset,
