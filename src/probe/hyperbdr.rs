@@ -5,7 +5,9 @@
 //! (then patrol logs in again once and retries) or the token's JWT `exp` is near; checks
 //! starting together share one login. A refused login (the console's error envelope or
 //! HTTP 401/403 on the login) stops every login to that console for the console's
-//! `login_backoff` (15 min), kept next to the store so a later `patrol run` honours it too;
+//! `login_backoff` (default 15 min) or until its URL, user or password change; the refusal
+//! is kept next to the store (`patrol.db` → `patrol.login-guard.json`, mode 0600, no
+//! password in it) so a `patrol run` started later honours it too;
 //! meanwhile every check of the console is UNKNOWN with "login as ops refused at 10:02 CST;
 //! not retrying before 10:17 CST so the account is not locked — console error 10010001:
 //! invalid credentials". A console that cannot be reached is not a refusal. Lists
