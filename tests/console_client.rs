@@ -164,9 +164,12 @@ fn refused(r: &Value) -> (String, String) {
     let s = summary(r);
     assert_eq!(r["status"], "unknown", "{r}");
     assert!(
-        s.starts_with("hyperbdr probe failed: POST /api/v2/loginNoImageCaptcha: login as ops refused at ")
-            && s.contains("; not retrying before ")
-            && s.contains(" so the account is not locked — console error 10010001: invalid credentials"),
+        s.starts_with(
+            "hyperbdr probe failed: POST /api/v2/loginNoImageCaptcha: login as ops refused at "
+        ) && s.contains("; not retrying before ")
+            && s.contains(
+                " so the account is not locked — console error 10010001: invalid credentials"
+            ),
         "{s}"
     );
     let at = between(&s, "refused at ", "; not").to_string();
@@ -230,7 +233,11 @@ fn a_wrong_password_is_tried_once_per_backoff_across_run_all_and_the_next_run() 
     }
 
     // The corrected password is another configuration: tried at once, and it works.
-    let runs = run(&cfg, PASSWORD, &api.iter().map(String::as_str).collect::<Vec<_>>());
+    let runs = run(
+        &cfg,
+        PASSWORD,
+        &api.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let st = s.stats();
     assert_eq!(
         (st.logins_failed, st.logins_ok, st.locked),
@@ -558,7 +565,11 @@ fn a_host_five_times_past_its_rpo_is_critical_on_the_console_clock_and_in_utc() 
     let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay"]).remove("hyperbdr-rpo-delay");
     let r = r.unwrap();
     assert_eq!(r["status"], "critical", "{r}");
-    assert!(summary(&r).contains("= 5.0x its RPO of 1h"), "{}", summary(&r));
+    assert!(
+        summary(&r).contains("= 5.0x its RPO of 1h"),
+        "{}",
+        summary(&r)
+    );
     // What the rule saw: every time with the console's offset, and the console's clock.
     let obs = &r["observation"];
     let host = &obs["hosts"]["hosts"][0];
@@ -600,7 +611,11 @@ fn a_host_five_times_past_its_rpo_is_critical_on_the_console_clock_and_in_utc() 
         .remove("hyperbdr-rpo-delay")
         .unwrap();
     assert_eq!(r["status"], "critical", "{r}");
-    assert!(summary(&r).contains("= 5.0x its RPO of 1h"), "{}", summary(&r));
+    assert!(
+        summary(&r).contains("= 5.0x its RPO of 1h"),
+        "{}",
+        summary(&r)
+    );
 }
 
 #[tokio::test]
@@ -691,7 +706,11 @@ fn rules_allow_the_clock_skew_the_console_names() {
     );
     let console = json!({"timezone": "Asia/Shanghai", "max_clock_skew_seconds": 900});
     let v = eval(console.clone(), json!({}));
-    assert_eq!((v.status, v.summary.as_str()), (Status::Ok, "skew 900.0"), "{v:?}");
+    assert_eq!(
+        (v.status, v.summary.as_str()),
+        (Status::Ok, "skew 900.0"),
+        "{v:?}"
+    );
     // The check's own param wins over the console's.
     let v = eval(console, json!({"max_clock_skew": "1m"}));
     assert_eq!(v.status, Status::Unknown, "{v:?}");

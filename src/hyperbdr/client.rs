@@ -388,10 +388,7 @@ impl ConsoleClient {
             .send(Method::POST, LOGIN_PATH, &[], Some(&body), None)
             .await
             .map_err(other)?;
-        let refused = matches!(
-            raw.status,
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        );
+        let refused = matches!(raw.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
         let data = match unwrap_envelope("POST", LOGIN_PATH, raw) {
             Ok(data) => data,
             Err(e @ ConsoleError::Api { .. }) => {
@@ -646,8 +643,8 @@ fn console_time(s: &str, tz: chrono_tz::Tz) -> Option<String> {
     if !shape {
         return None;
     }
-    let naive = NaiveDateTime::parse_from_str(&s.replacen('T', " ", 1), "%Y-%m-%d %H:%M:%S%.f")
-        .ok()?;
+    let naive =
+        NaiveDateTime::parse_from_str(&s.replacen('T', " ", 1), "%Y-%m-%d %H:%M:%S%.f").ok()?;
     // In a DST fold take the earlier instant; a time in a DST gap is left as written (the
     // rules read it in the console's zone, `console.timezone`).
     let local = tz.from_local_datetime(&naive).earliest()?;
@@ -694,7 +691,10 @@ mod tests {
         // Daylight saving: the offset of the day.
         let mut d = json!(["2026-01-15 12:00:00", "2026-07-15 12:00:00"]);
         normalise_times(&mut d, chrono_tz::Europe::Berlin);
-        assert_eq!(d, json!(["2026-01-15T12:00:00+01:00", "2026-07-15T12:00:00+02:00"]));
+        assert_eq!(
+            d,
+            json!(["2026-01-15T12:00:00+01:00", "2026-07-15T12:00:00+02:00"])
+        );
     }
 
     #[test]

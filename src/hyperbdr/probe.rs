@@ -94,10 +94,7 @@ fn task_list(observation: &mut Map<String, Value>) -> Option<&mut Vec<Value>> {
 }
 
 /// Fetches the steps of every failed task and classifies its cause.
-pub async fn attach_steps(
-    client: &ConsoleClient,
-    observation: &mut Map<String, Value>,
-) {
+pub async fn attach_steps(client: &ConsoleClient, observation: &mut Map<String, Value>) {
     let hosts: Vec<Value> = list_items(observation, "hosts");
     let Some(tasks) = task_list(observation) else {
         return;

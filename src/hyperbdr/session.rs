@@ -159,11 +159,13 @@ impl Session {
                 Ok(token)
             }
             Err(LoginFailure::Refused(reason)) => {
-                let backoff = chrono::Duration::from_std(conn.login_backoff)
-                    .unwrap_or(chrono::Duration::MAX);
+                let backoff =
+                    chrono::Duration::from_std(conn.login_backoff).unwrap_or(chrono::Duration::MAX);
                 let r = Refusal {
                     at,
-                    until: at.checked_add_signed(backoff).unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    until: at
+                        .checked_add_signed(backoff)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                     reason,
                 };
                 tracing::warn!(
@@ -218,10 +220,7 @@ pub fn guard_file_for(store: &Path) -> PathBuf {
 }
 
 fn guard_file() -> Option<PathBuf> {
-    GUARD_FILE
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
+    GUARD_FILE.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -307,9 +306,9 @@ async fn save_refusal(conn: &Connection, refusal: Option<&Refusal>) {
     }
     let fp = fingerprint(&guard.salt, conn);
     let now = Utc::now();
-    guard.refusals.retain(|s| {
-        now < s.refusal.until && !(s.console == conn.name && s.fingerprint == fp)
-    });
+    guard
+        .refusals
+        .retain(|s| now < s.refusal.until && !(s.console == conn.name && s.fingerprint == fp));
     if let Some(r) = refusal {
         guard.refusals.push(Stored {
             console: conn.name.clone(),

@@ -372,7 +372,7 @@ impl Probe for HyperbdrProbe {
             let mut observation = fetch_all(&client, &fetches).await.map_err(failed)?;
             observation.insert(
                 "console".into(),
-                console_info(&conn, &self.url.display(), self.scene.as_str()),
+                console_info(&conn, self.url.display(), self.scene.as_str()),
             );
             if self.task_steps {
                 attach_steps(&client, &mut observation).await;
