@@ -11,8 +11,9 @@
 //!   login endpoint) stops every login to that console until `refused_at + login_backoff`,
 //!   whatever the number of checks, so an account-lockout policy never locks the user.
 //!   Transport errors and 5xx answers are not refusals. The guard is also written to a small
-//!   file next to the store (see [`set_guard_file`]) so that a `patrol run` started by cron
-//!   a minute later honours it too; the file holds the console's name, the user, the times,
+//!   file next to the store (see [`set_guard_file`]) and read before every login, so that a
+//!   `patrol run` started by cron a minute later, or a daemon beside it, honours it too; the
+//!   file holds the console's name, the user, the times,
 //!   the console's message and a salted HMAC of the login fingerprint, never the password.
 
 use super::client::{Connection, ConsoleError};
@@ -57,9 +58,7 @@ struct State {
     refused: Option<Refusal>,
     /// The outcome of the last login attempt, for the tasks that waited for it.
     last: Option<Result<String, ConsoleError>>,
-    /// The guard file has been read for this console.
-    loaded: bool,
-    /// The guard file holds an entry for this console.
+    /// The guard file may hold an entry for this console (removed after a good login).
     persisted: bool,
 }
 
@@ -134,17 +133,17 @@ impl Session {
         {
             return Err(e.clone());
         }
-        if !st.loaded {
-            st.loaded = true;
-            if let Some(r) = load_refusal(conn).await {
-                st.refused = Some(r);
-                st.persisted = true;
-            }
-        }
         if let Some(r) = &st.refused
             && Utc::now() < r.until
         {
             return Err(refused_error(conn, r));
+        }
+        // Another patrol process (a `patrol run` beside the daemon) may have been refused.
+        if let Some(r) = load_refusal(conn).await {
+            let e = refused_error(conn, &r);
+            st.refused = Some(r);
+            st.persisted = true;
+            return Err(e);
         }
 
         let at = Utc::now();
