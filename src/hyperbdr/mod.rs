@@ -2,6 +2,7 @@
 //! (`src/probe/hyperbdr.rs`) and the `hyperbdr` log collector (`src/logs/hyperbdr.rs`):
 //!
 //! - [`client`]: login, headers, the response envelope, paging, time stamps;
+//! - [`session`]: one token and one login guard per console, process-wide;
 //! - [`cause`]: why a task failed, from the texts the console gives;
 //! - [`rerun`]: which failed tasks may be re-run now (pure);
 //! - [`probe`]: what the probe does with a console (fetch, steps and causes, re-runs);
@@ -12,3 +13,4 @@ pub mod client;
 pub mod logs;
 pub mod probe;
 pub mod rerun;
+pub mod session;

@@ -1,11 +1,20 @@
 //! `hyperbdr` probe: logs in to a HyperBDR console (`POST /api/v2/loginNoImageCaptcha`) and
 //! fetches the endpoints listed under `fetch`, each into `observation.NAME`. Every call sends
 //! `X-Auth-Token`, `X-SCENE` and `X-LANG`; the token is shared by all checks of the process
-//! for the same console, user and scene until the console answers 401 (then patrol logs in
-//! again once and retries) or the token's JWT `exp` is near. Lists (`data` with `total` and
-//! one array) are fetched page by page until `total` items are in. Stamps written
-//! `YYYY-MM-DD HH:MM:SS` are read in `console_timezone` and rewritten to RFC 3339 UTC, so
-//! rules can use `parse_time` and `days_since` on every time.
+//! for the same console (name, URL, user, password, scene) until the console answers 401
+//! (then patrol logs in again once and retries) or the token's JWT `exp` is near; checks
+//! starting together share one login. A refused login (the console's error envelope or
+//! HTTP 401/403 on the login) stops every login to that console for the console's
+//! `login_backoff` (default 15 min) or until its URL, user or password change; the refusal
+//! is kept next to the store (`patrol.db` → `patrol.login-guard.json`, mode 0600, no
+//! password in it) so a `patrol run` started later honours it too;
+//! meanwhile every check of the console is UNKNOWN with "login as ops refused at 10:02 CST;
+//! not retrying before 10:17 CST so the account is not locked — console error 10010001:
+//! invalid credentials". A console that cannot be reached is not a refusal. Lists
+//! (`data` with `total` and one array) are fetched page by page until `total` items are in.
+//! Every time without an offset (`YYYY-MM-DD HH:MM:SS`, or with a `T`, anywhere in the
+//! answer) is read in `console_timezone` and rewritten to RFC 3339 with that zone's offset,
+//! so rules can use `parse_time` and `days_since` on every time.
 //!
 //! ```yaml
 //! probe:
@@ -31,8 +40,11 @@
 //! | field | type | meaning |
 //! |---|---|---|
 //! | `NAME` | any | the envelope's `data` of the endpoint fetched as `NAME` (all pages of a list, arrays concatenated; `total` as the console gave it) |
+//! | `console.name` | string | the console's name in `patrol.yaml` (`""` without one) |
 //! | `console.url` | string | the console URL |
 //! | `console.scene` | string | `dr` or `migration` |
+//! | `console.timezone` | string | the zone of the console's clock (IANA name); rules read times without an offset in it |
+//! | `console.max_clock_skew_seconds` | number | how far a console time may lie in the future; the default of the rules' `max_clock_skew` param |
 //! | `tasks.tasks[].steps` | list | with `task_steps`, on failed tasks: `data.steps` of `/hypermotion/v1/job/steps?task_id=ID` (`id`, `step`, `status`, `message`, `logs[]`) |
 //! | `tasks.tasks[].steps_error` | string | why the steps could not be fetched (the task is still classified) |
 //! | `tasks.tasks[].cause` | string | patrol's classification: `network`, `permission`, `storage`, `source` or `unknown` |
@@ -58,7 +70,8 @@
 //! than `""`, `00000000` or `200` (`GET /api/v2/getHosts: console error 10010001: internal
 //! error (trace_id t-1)`); HTTP 404 (`not available on this console (HTTP 404)`, an O&M
 //! extension the console lacks); other HTTP errors with the `Server-Error-Message` header or
-//! the JSON `faultstring`/`title`; a refused login; a second 401; timeouts. The password
+//! the JSON `faultstring`/`title`; a refused login (and, until its back-off ends, the login
+//! guard's "not retrying before"); a second 401; timeouts. The password
 //! never appears in observations, errors or logs.
 //!
 //! Default verdict: OK naming what was fetched (and the re-runs made). Metrics:
@@ -68,7 +81,9 @@ use super::{Probe, ProbeContext, ProbeError, ProbeOutput, io_deadline, millis};
 use crate::config::{Dur, Json, Text, Zone};
 use crate::hyperbdr::cause::Cause;
 use crate::hyperbdr::client::{Connection, ConsoleClient, ConsoleError};
-use crate::hyperbdr::probe::{FetchRequest, RerunPolicy, attach_steps, fetch_all, list_len};
+use crate::hyperbdr::probe::{
+    FetchRequest, RerunPolicy, attach_steps, console_info, fetch_all, list_len,
+};
 use crate::status::Verdict;
 use crate::tls::TlsOptions;
 use futures::future::BoxFuture;
@@ -353,15 +368,14 @@ impl Probe for HyperbdrProbe {
             let conn = self.connection(ctx.base_dir, ctx.timeout);
             let client = ConsoleClient::new(&conn).map_err(failed)?;
             let started = Instant::now();
-            let tz = self.console_timezone.0;
 
-            let mut observation = fetch_all(&client, &fetches, tz).await.map_err(failed)?;
+            let mut observation = fetch_all(&client, &fetches).await.map_err(failed)?;
             observation.insert(
                 "console".into(),
-                json!({"url": self.url.display(), "scene": self.scene.as_str()}),
+                console_info(&conn, self.url.display(), self.scene.as_str()),
             );
             if self.task_steps {
-                attach_steps(&client, &mut observation, tz).await;
+                attach_steps(&client, &mut observation).await;
             }
             let mut state = None;
             let mut made = 0usize;

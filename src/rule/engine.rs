@@ -50,6 +50,9 @@ pub(crate) struct EvalState {
     /// The zone times without an offset are read in (`probe.console.timezone`, else the
     /// check's); `None`: such times are a data problem, never read as UTC.
     pub zone: Option<RuleZone>,
+    /// The console's allowed clock skew (`probe.console.max_clock_skew_seconds`): the default
+    /// of the `max_clock_skew` param.
+    pub console_skew: Option<f64>,
     pub deadline: Instant,
     /// When to look at memory next, and the resident size (KiB) at the first look.
     pub next_memory_check: Instant,
@@ -309,6 +312,7 @@ impl RuleEngine {
             now: input.now,
             params: params.clone(),
             zone: functions::rule_zone(input.observation, zone),
+            console_skew: functions::console_skew(input.observation),
             deadline: started + timeout,
             next_memory_check: started + MEMORY_CHECK_EVERY,
             rss_start_kib: None,

@@ -366,7 +366,7 @@ fn host_ids(obs: &Value) -> Vec<String> {
 }
 
 #[test]
-fn green_console_is_fetched_page_by_page_with_times_in_utc() {
+fn green_console_is_fetched_page_by_page_with_times_made_explicit() {
     let s = start_sim("paging");
     let dir = tempfile::tempdir().unwrap();
     let fetch = [
@@ -411,10 +411,11 @@ fn green_console_is_fetched_page_by_page_with_times_in_utc() {
         json!({"x_scene": "dr", "x_lang": "en"})
     );
 
-    // Console stamps (Asia/Shanghai) are now RFC 3339 UTC, and close to now.
+    // Console stamps (Asia/Shanghai) are now RFC 3339 with the console's offset, and close
+    // to now.
     let start = obs["tasks"]["tasks"][0]["start_at"].as_str().unwrap();
     let t = chrono::DateTime::parse_from_rfc3339(start).unwrap_or_else(|e| panic!("{start}: {e}"));
-    assert!(start.ends_with('Z'), "{start}");
+    assert!(start.ends_with("+08:00"), "{start}");
     let age = chrono::Utc::now().signed_duration_since(t);
     assert!(
         age.num_minutes() >= 0 && age.num_hours() < 2,
@@ -518,8 +519,13 @@ fn console_failures_make_the_check_unknown_and_name_the_endpoint() {
     let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs[0]["status"], "unknown");
     let m = runs[0]["summary"].as_str().unwrap();
+    // A refused login: no other login before the back-off ends (tests/console_client.rs).
     assert!(
-        m.contains("POST /api/v2/loginNoImageCaptcha: login as ops failed: console error 10010001: invalid credentials"),
+        m.contains("POST /api/v2/loginNoImageCaptcha: login as ops refused at ")
+            && m.contains(" CST; not retrying before ")
+            && m.contains(
+                " CST so the account is not locked — console error 10010001: invalid credentials"
+            ),
         "{m}"
     );
     assert!(!common::stdout(&out).contains("wrong-pass-0x55"));
