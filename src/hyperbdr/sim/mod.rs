@@ -1,18 +1,19 @@
-//! The core of the HyperBDR console simulator: the real `/api/v2/*` and `/hypermotion/v1/*`
-//! endpoints patrol reads (paths and field names from the public `hyperbdrctl` client) plus
-//! the proposed `/api/v2/om/*` O&M extensions, with data generated relative to the real clock
-//! and a set of named fault scenarios switchable at run time.
+//! The HyperBDR console simulator: the real `/api/v2/*` and `/hypermotion/v1/*` endpoints
+//! patrol reads (paths and field names from the public `hyperbdrctl` client) plus the
+//! proposed `/api/v2/om/*` O&M extensions, with data generated relative to the real clock and
+//! a set of named fault scenarios switchable at run time.
 //!
-//! Used two ways: by `main.rs` (the runnable example) and in-process by the tests:
+//! Used three ways: by `patrol demo` (a console with planted faults, in-process), by the
+//! runnable example `examples/hyperbdr-sim`, and in-process by the tests:
 //!
 //! ```ignore
-//! #[path = "../examples/hyperbdr-sim/sim.rs"] mod sim;
-//! let s = sim::Sim::start("127.0.0.1:0", "green").await?;
+//! use patrol::hyperbdr::sim;
+//! let s = sim::Sim::spawn(sim::SimOptions { listen: "127.0.0.1:0".into(), ..Default::default() })?;
 //! s.set_scenario("bucket-92");
 //! let url = s.url();
 //! ```
 //!
-//! The server runs on its own thread with its own Tokio runtime, so a test may block its
+//! The server runs on its own thread with its own Tokio runtime, so a caller may block its
 //! own thread (run the `patrol` binary, say) while the simulator answers.
 //!
 //! What real consoles do besides the scenarios is set in [`SimOptions`] (and changed at run
@@ -22,8 +23,8 @@
 //! requests and logins; `POST /sim/reset` unlocks the account and zeroes the counters.
 //! [`Fleet`] runs several consoles in one process.
 //!
-//! This file must not depend on the patrol crate.
-#![allow(dead_code)]
+//! This module must not depend on the rest of patrol: it stands in for a console made by
+//! someone else, so it shares no code with the client that reads it.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -39,19 +40,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-// Explicit paths: this file is both `mod sim;` of main.rs and a `#[path]` module of the
-// tests, and the two resolve a plain `mod world;` to different folders.
-#[path = "sim/world.rs"]
 mod world;
 use world::{World, rfc};
-#[path = "sim/modes.rs"]
 mod modes;
-// Re-exported for the users of this file; each uses only some of them.
-#[allow(unused_imports)]
 pub use modes::{FIELDS_MISSING, NO_KEY_DATA, TimeStyle};
-#[path = "sim/fleet.rs"]
 mod fleet;
-#[allow(unused_imports)]
 pub use fleet::{ConsoleSpec, Fleet};
 
 /// Every scenario with a one-line description (`GET /sim/scenarios`).
