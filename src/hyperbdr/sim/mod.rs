@@ -170,7 +170,14 @@ pub const MORE_SCENARIOS: &[(&str, &str)] = &[
         "no-key-data",
         "cloud accounts come without any key data (no credential object)",
     ),
+    (
+        "demo",
+        "the faults `patrol demo` plants, together: rpo-5x, bucket-92 and iam-wildcard",
+    ),
 ];
+
+/// The scenarios the `demo` scenario combines (each fault as its own scenario does it).
+pub const DEMO_FAULTS: &[&str] = &["rpo-5x", "bucket-92", "iam-wildcard"];
 
 /// Every scenario: [`SCENARIOS`] then [`MORE_SCENARIOS`].
 pub fn all_scenarios() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
