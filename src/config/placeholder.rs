@@ -146,7 +146,10 @@ fn words(code: &str) -> Vec<(usize, &str)> {
     let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
-    for (i, c) in code.char_indices().chain(std::iter::once((code.len(), ' '))) {
+    for (i, c) in code
+        .char_indices()
+        .chain(std::iter::once((code.len(), ' ')))
+    {
         match (start, is_word(c)) {
             (None, true) => start = Some(i),
             (Some(s), false) => {
