@@ -100,12 +100,12 @@ impl ConsoleSetup {
         })
     }
 
-    /// The host of its URL (`CONSOLE` for the placeholder).
+    /// The host of its URL as written (a URL parser would lower-case the placeholder
+    /// `CONSOLE`, which then no longer reads as one).
     pub fn host(&self) -> String {
-        reqwest::Url::parse(&self.url)
-            .ok()
-            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
-            .unwrap_or_else(|| "CONSOLE".into())
+        crate::config::placeholder::url_host(&self.url)
+            .unwrap_or("CONSOLE")
+            .to_string()
     }
 }
 
