@@ -4,6 +4,7 @@
 mod alert;
 mod alerts;
 mod completions;
+mod demo;
 mod explain;
 mod history;
 mod init;
@@ -130,6 +131,9 @@ pub enum Command {
     /// Write a starter configuration (patrol.yaml, the shipped checks and rules, a channel
     /// example) into a folder; it validates and runs as written.
     Init(init::InitArgs),
+    /// Try patrol without a console: a simulated HyperBDR console with planted faults, the
+    /// HyperBDR library run against it once (the table), then the status page until Ctrl-C.
+    Demo(demo::DemoArgs),
     /// Schedules: when an expression fires (local and UTC, DST cases annotated).
     Schedule {
         #[command(subcommand)]
@@ -192,6 +196,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(args) => report::report(&cli.config, args).await,
         Command::Logs { command } => logs::logs(&cli.config, command).await,
         Command::Init(args) => init::init(args),
+        Command::Demo(args) => demo::demo(args).await,
         Command::Schedule { command } => schedule::schedule(&cli.config, command),
         Command::Explain(args) => explain::explain(&cli.config, args),
         Command::Completions { shell } => completions::completions(shell),

@@ -1,6 +1,6 @@
 use super::output::{duration_ms, one_line, table};
 use crate::app::App;
-use crate::config::Check;
+use crate::config::{Check, Diagnostic};
 use crate::pipeline::{self, Alerting};
 use crate::status::Status;
 use crate::store::{RunRecord, Store, Trigger};
@@ -53,6 +53,19 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
     if selected.is_empty() {
         anyhow::bail!("no check matches");
     }
+    run_checks(&app, &problems, &selected, args.json, args.verbose).await
+}
+
+/// Runs `selected` now (a try-out: recorded, no alert policy), prints the table (or JSON)
+/// and returns the exit code of the worst status; configuration problems count as UNKNOWN.
+/// `patrol run` and `patrol demo` both end here.
+pub(super) async fn run_checks(
+    app: &App,
+    problems: &[Diagnostic],
+    selected: &[Arc<Check>],
+    json: bool,
+    verbose: bool,
+) -> anyhow::Result<u8> {
     let store_path = app.config.store_path();
     let store = Store::open(&store_path)
         .with_context(|| format!("opening the store {}", store_path.display()))?;
@@ -61,7 +74,6 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
     let results: Vec<(usize, anyhow::Result<RunRecord>)> =
         futures::stream::iter(selected.iter().enumerate())
             .map(|(i, check)| {
-                let app = &app;
                 let store = &store;
                 async move {
                     // A try-out: recorded, but no alert policy and no notifications.
@@ -108,7 +120,7 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
         }
     }
 
-    if args.json {
+    if json {
         let out: Vec<serde_json::Value> = records
             .iter()
             .map(|(c, r)| {
@@ -131,7 +143,7 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
             })
             .collect();
         print!("{}", table(&["CHECK", "STATUS", "TIME", "SUMMARY"], &rows));
-        if args.verbose {
+        if verbose {
             for (c, r) in &records {
                 println!("\n== {} ({}) — {}", c.id, c.name, r.status);
                 println!("summary: {}", r.summary);

@@ -246,6 +246,15 @@ impl ConsoleClient {
                 "url {url:?} must start with http:// or https://"
             )));
         }
+        // A placeholder left from `patrol init` is named, never looked up or logged in with.
+        if let Some(msg) = crate::config::placeholder::console_problem(
+            &conn.name,
+            &conn.url,
+            &conn.username,
+            &conn.password,
+        ) {
+            return Err(ConsoleError::Config(msg));
+        }
         let tls = conn
             .tls
             .client_config(&[b"http/1.1"])

@@ -6,7 +6,9 @@
 //! - [`cause`]: why a task failed, from the texts the console gives;
 //! - [`rerun`]: which failed tasks may be re-run now (pure);
 //! - [`probe`]: what the probe does with a console (fetch, steps and causes, re-runs);
-//! - [`logs`]: the console's own log collection (request, wait, download).
+//! - [`logs`]: the console's own log collection (request, wait, download);
+//! - [`sim`]: a simulated console (`patrol demo`, the `hyperbdr-sim` example, the tests); it
+//!   depends on nothing else of patrol.
 
 pub mod cause;
 pub mod client;
@@ -14,3 +16,4 @@ pub mod logs;
 pub mod probe;
 pub mod rerun;
 pub mod session;
+pub mod sim;

@@ -651,7 +651,10 @@ fn every_listing_command_prints_the_documented_json_shape() {
         );
     }
     let validate = json_of(&patrol(&config, &["validate", "--json"]));
-    assert_eq!(keys(&validate), ["ok", "checks", "rules", "problems"]);
+    assert_eq!(
+        keys(&validate),
+        ["ok", "checks", "rules", "problems", "warnings"]
+    );
     let next = json_of(&patrol(&config, &["schedule", "next", "@daily", "--json"]));
     assert_eq!(
         keys(&next),

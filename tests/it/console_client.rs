@@ -14,10 +14,9 @@
 //! the `patrol.yaml` writers are the places to switch (`consoles: {main: {...}}` and
 //! `console: main` in the checks).
 
-#[path = "../examples/hyperbdr-sim/sim.rs"]
-mod sim;
+use crate::common;
+use crate::sim;
 
-mod common;
 
 use patrol::hyperbdr::client::{Connection, ConsoleClient, ConsoleError};
 use serde_json::{Value, json};
