@@ -33,11 +33,9 @@ static RULES: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_
 
 /// Added to the root config by `--hyperbdr`: what the HyperBDR checks read.
 const HYPERBDR_VARS: &str = r#"
-  # HyperBDR console (checks.d/hyperbdr, catalogue: checks/README.md in the repository)
-  hyperbdr_url: https://CONSOLE:10443        # the console's API base URL
-  hyperbdr_username: ops
+  # HyperBDR (checks.d/hyperbdr, catalogue: checks/README.md in the repository).
   # Network paths tested from this machine (checks tagged `local`):
-  hyperbdr_console_host: CONSOLE             # ports 10443 (control) and 30080 (download)
+  hyperbdr_console_host: CONSOLE             # port 30080 (package download) of the console
   hyperbdr_object_storage_host: OBJECT-STORAGE-HOST   # port 443
   hyperbdr_gateway_host: GATEWAY-HOST        # the cloud sync gateway (HyperGate)
   hyperbdr_ping_host: GATEWAY-HOST           # ICMP target on the DR side
@@ -50,7 +48,14 @@ const HYPERBDR_VARS: &str = r#"
   sample_restore_prefix: backup/
 "#;
 
-const HYPERBDR_SECRETS: &str = r#"secrets:
+const HYPERBDR_SECRETS: &str = r#"consoles:
+  main:                                      # every HyperBDR check runs as ID@main
+    url: https://CONSOLE:10443               # the console's API base URL
+    username: ops
+    password: "${secret:hyperbdr_password}"
+    timezone: UTC                            # the console's own zone, e.g. Asia/Shanghai
+
+secrets:
   # Written by `patrol init --hyperbdr` with a placeholder (mode 0600): put the real values in.
   hyperbdr_password: { file: secrets/hyperbdr-password }
   s3_secret_key: { file: secrets/s3-secret-key }
