@@ -9,7 +9,8 @@ use std::path::Path;
 struct Row {
     check_id: String,
     name: String,
-    /// The HyperBDR console the check runs against, if any.
+    /// The HyperBDR console the check runs against (only for such checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     console: Option<String>,
     /// None: never run.
     status: Option<Status>,

@@ -17,7 +17,8 @@ pub(crate) struct CheckRow {
     pub name: String,
     pub kind: &'static str,
     pub tags: Vec<String>,
-    /// The HyperBDR console the check runs against, if any.
+    /// The HyperBDR console the check runs against (only for such checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub console: Option<String>,
     pub enabled: bool,
     /// ok | warning | critical | unknown, or `pending` before the first run.
