@@ -10,6 +10,7 @@ mod init;
 mod logs;
 mod man;
 mod output;
+mod reference;
 mod report;
 mod rule_test;
 mod run;
@@ -118,6 +119,17 @@ pub enum Command {
         #[arg(long)]
         root: bool,
     },
+    /// Write the generated reference (docs/src/reference) from the schema and module docs;
+    /// with --check, exit 1 when it is stale instead. For contributors.
+    #[command(hide = true)]
+    Reference {
+        /// The folder of the generated pages.
+        #[arg(long, default_value = "docs/src/reference")]
+        out: PathBuf,
+        /// Compare with the pages in --out instead of writing them.
+        #[arg(long)]
+        check: bool,
+    },
     /// Write a starter configuration (patrol.yaml, the shipped checks and rules, a channel
     /// example) into a folder; it validates and runs as written.
     Init(init::InitArgs),
@@ -176,6 +188,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             command: RuleCommand::Test { paths, json },
         } => rule_test::rule_test(&cli.config, paths, json),
         Command::Schema { root } => schema::schema(root),
+        Command::Reference { out, check } => reference::reference(&out, check),
         Command::Silence { command } => silence::silence(&cli.config, command),
         Command::Alerts(args) => alerts::alerts(&cli.config, args),
         Command::Alert { command } => alert::alert(&cli.config, command).await,

@@ -1,5 +1,5 @@
 //! The serde model of `patrol.yaml` and of check files. Doc comments here become the JSON
-//! Schema (`patrol schema`) and the README reference.
+//! Schema (`patrol schema`) and the generated reference (`docs/src/reference`).
 
 use super::schedule_expr::ScheduleExpr;
 use super::types::{After, Dur, Json, Misfire, Text, TimeOfDay, Zone};
