@@ -527,6 +527,62 @@ mod tests {
     }
 
     #[test]
+    fn checks_expand_per_console_with_their_parents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = "consoles:\n  site-a:\n    url: https://10.0.0.5:10443\n    username: ops\n    password: x\n    check_every: 30s\n  site-b:\n    url: http://10.0.0.6\n    username: ops\n    password: x\n";
+        std::fs::write(dir.path().join("patrol.yaml"), root).expect("write");
+        std::fs::create_dir_all(dir.path().join("checks")).expect("mkdir");
+        let checks = "id: rpo\nname: RPO\ntags: [t]\nschedule: every 1h\nprobe:\n  hyperbdr:\n    fetch: { hosts: /api/v2/getHosts }\n---\nid: only-b\nschedule: every 1h\ndepends_on: [rpo]\nprobe:\n  hyperbdr:\n    console: site-b\n---\nid: local\nschedule: every 1h\ndepends_on: [rpo]\nprobe:\n  tcp: { host: 127.0.0.1, port: 1 }\n";
+        std::fs::write(dir.path().join("checks/c.yaml"), checks).expect("write");
+        let loaded = super::super::load(&dir.path().join("patrol.yaml")).expect("loads");
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let c = &loaded.config;
+        let ids: Vec<&str> = c.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "rpo@site-a",
+                "rpo@site-b",
+                "only-b@site-b",
+                "local",
+                "hyperbdr-console-reachable@site-a",
+                "hyperbdr-console-api@site-a",
+                "hyperbdr-console-reachable@site-b",
+                "hyperbdr-console-api@site-b",
+            ]
+        );
+        let rpo = c.check("rpo@site-a").expect("rpo@site-a");
+        assert_eq!(rpo.name, "RPO (site-a)");
+        assert_eq!(rpo.def.tags, ["t", "console:site-a"]);
+        assert_eq!(rpo.console.as_deref(), Some("site-a"));
+        assert_eq!(rpo.base_id, "rpo");
+        assert_eq!(rpo.depends_on, ["hyperbdr-console-api@site-a"]);
+        // An instance depends on the same console's instance; other checks on all of them.
+        let only_b = c.check("only-b@site-b").expect("only-b");
+        assert_eq!(
+            only_b.depends_on,
+            ["rpo@site-b", "hyperbdr-console-api@site-b"]
+        );
+        let local = c.check("local").expect("local");
+        assert_eq!(local.depends_on, ["rpo@site-a", "rpo@site-b"]);
+        assert_eq!(c.instances("rpo").len(), 2);
+        assert_eq!(c.instances("local").len(), 1);
+        // The derived parents: host and port from the url, the console's schedule.
+        let reach = c
+            .check("hyperbdr-console-reachable@site-b")
+            .expect("reachable");
+        let ProbeSpec::Tcp(t) = &reach.def.probe else {
+            panic!("tcp");
+        };
+        assert_eq!((t.host.value(), t.port), ("10.0.0.6", 80));
+        let api = c.check("hyperbdr-console-api@site-a").expect("api");
+        assert_eq!(api.depends_on, ["hyperbdr-console-reachable@site-a"]);
+        assert_eq!(api.def.schedule.to_string(), "every 30s");
+        assert_eq!(api.file, dir.path().join("patrol.yaml"));
+        assert_eq!(api.line, 2);
+    }
+
+    #[test]
     fn console_keys_are_found_under_consoles() {
         let text = "vars:\n  main: x\nconsoles:\n  main:\n    url: http://x\n  site-b:\n    url: http://y\n";
         assert_eq!(console_line(text, "main"), 4);

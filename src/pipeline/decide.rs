@@ -137,10 +137,11 @@ pub fn dependents(app: &App, id: &str) -> Vec<String> {
     let mut found: BTreeSet<String> = BTreeSet::new();
     let mut queue = vec![id.to_string()];
     while let Some(parent) = queue.pop() {
-        for c in
-            app.config.checks.iter().filter(|c| {
-                c.def.enabled && c.depends_on.iter().any(|d| *d == parent) && c.id != id
-            })
+        for c in app
+            .config
+            .checks
+            .iter()
+            .filter(|c| c.def.enabled && c.depends_on.contains(&parent) && c.id != id)
         {
             if found.insert(c.id.clone()) {
                 queue.push(c.id.clone());

@@ -9,6 +9,7 @@ mod alerting;
 mod browser;
 mod cli_run;
 mod cli_tools;
+mod consoles;
 mod daemon;
 mod email;
 mod hyperbdr_library;
