@@ -70,11 +70,14 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// The latest state of every check, from the store.
+    /// The latest state of every check, from the store, grouped by HyperBDR console.
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Only the checks of this HyperBDR console (a name under `consoles:`).
+        #[arg(long)]
+        console: Option<String>,
     },
     /// The recent runs of one check, newest first.
     History {
@@ -181,7 +184,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             .await?;
             Ok(0)
         }
-        Command::Status { json } => status::status(&cli.config, json),
+        Command::Status { json, console } => status::status(&cli.config, json, console.as_deref()),
         Command::History { check, limit, json } => {
             history::history(&cli.config, &check, limit, json)
         }

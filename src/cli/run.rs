@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Check ids to run.
+    /// Check ids to run. The id of a check that runs per HyperBDR console (`ID` of
+    /// `ID@CONSOLE`) runs every console's instance.
     pub checks: Vec<String>,
     /// Run the checks with this tag (repeatable).
     #[arg(long)]
@@ -168,9 +169,14 @@ fn select(app: &App, args: &RunArgs) -> anyhow::Result<Vec<Arc<Check>>> {
     let mut out: Vec<Arc<Check>> = Vec::new();
     let mut missing = Vec::new();
     for id in &args.checks {
-        match app.config.check(id) {
-            Some(c) => out.push(c.clone()),
-            None => missing.push(id.as_str()),
+        let found = app.config.instances(id);
+        if found.is_empty() {
+            missing.push(id.as_str());
+        }
+        for c in found {
+            if !out.iter().any(|o| o.id == c.id) {
+                out.push(c.clone());
+            }
         }
     }
     if !missing.is_empty() {

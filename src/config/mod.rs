@@ -18,6 +18,7 @@ pub mod schedule_expr;
 pub mod types;
 
 // Top: the model and the loader.
+mod consoles;
 mod load;
 pub mod model;
 pub mod schema;

@@ -1,6 +1,8 @@
 //! Everything patrol knows about a HyperBDR console, shared by the `hyperbdr` probe
 //! (`src/probe/hyperbdr.rs`) and the `hyperbdr` log collector (`src/logs/hyperbdr.rs`):
 //!
+//! - [`console`]: a console as `patrol.yaml` defines it once (`consoles:`) and how checks
+//!   name consoles;
 //! - [`client`]: login, headers, the response envelope, paging, time stamps;
 //! - [`session`]: one token and one login guard per console, process-wide;
 //! - [`cause`]: why a task failed, from the texts the console gives;
@@ -12,6 +14,7 @@
 
 pub mod cause;
 pub mod client;
+pub mod console;
 pub mod logs;
 pub mod probe;
 pub mod rerun;

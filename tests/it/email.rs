@@ -208,6 +208,7 @@ fn event(check: &str, kind: MessageKind, status: Status, incident: &str, at: i64
             tags: vec!["disk".into()],
             schedule: "every 5m".into(),
             timezone: "Asia/Shanghai".into(),
+            console: None,
         },
         state: StateInfo {
             current: status,

@@ -3,10 +3,13 @@
 //!
 //!     patrol --config patrol.yaml run hyperbdr-console-services hyperbdr-modules ...
 //!
-//! with an examples-style `patrol.yaml` (examples/hyperbdr/patrol.yaml) whose vars point at
-//! the simulator and at TCP listeners this test opens for the network-path checks. Green must
-//! leave every check OK; each fault scenario must turn exactly the checks in MATRIX to the
-//! status given there and leave all the others OK.
+//! with an examples-style `patrol.yaml` (examples/hyperbdr/patrol.yaml) whose console `main`
+//! is the simulator and whose vars point at TCP listeners this test opens for the
+//! network-path checks. Every API check runs as `ID@main`, beside the two checks derived for
+//! the console. Green must leave every check OK; each fault scenario must turn exactly the
+//! checks in MATRIX to the status given there and leave all the others OK — with the console
+//! writing every time in UTC, and again with the console writing every time as local
+//! `YYYY-MM-DD HH:MM:SS` in Asia/Shanghai (the same matrix).
 
 use crate::sim;
 
@@ -19,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// What each scenario must do. A scenario without lines leaves every check OK; `*api*`
-/// stands for every check that talks to the console (not the tcp, ICMP and log checks).
+/// stands for every check that reads the console's API (not the tcp, ICMP and log checks,
+/// nor the console's derived checks, which have lines of their own).
 const MATRIX: &str = "
 scenario                      | check                           | status
 ------------------------------+---------------------------------+---------
@@ -49,17 +53,27 @@ policy-no-full                | hyperbdr-strategy-review        | warning
 drill-overdue                 | hyperbdr-drill-recency          | critical
 critical-alert                | hyperbdr-alerts                 | critical
 relogin-401                   | -                               | ok
+error-envelope                | hyperbdr-console-api            | critical
 error-envelope                | *api*                           | unknown
+http-500                      | hyperbdr-console-api            | critical
 http-500                      | *api*                           | unknown
 slow                          | -                               | ok
 paging                        | -                               | ok
 log-host-offline              | -                               | ok
 log-collection-failed         | -                               | ok
+rpo-5x                        | hyperbdr-rpo-delay              | critical
 ";
 
-/// Checks that observe from patrol's own host, not through the console.
+/// The scenarios of the simulator the matrix covers, in its order: every one of
+/// `sim::SCENARIOS`, then these of `sim::MORE_SCENARIOS`.
+const MORE: &[&str] = &["rpo-5x"];
+
+/// The checks patrol derives for every console (no check file).
+const DERIVED: &[&str] = &["hyperbdr-console-reachable", "hyperbdr-console-api"];
+
+/// Checks that observe from patrol's own host, not through the console (they do not run
+/// per console: their ids have no `@main`).
 const LOCAL: &[&str] = &[
-    "hyperbdr-tcp-console",
     "hyperbdr-tcp-download",
     "hyperbdr-tcp-object-storage",
     "hyperbdr-tcp-gateway",
@@ -89,7 +103,16 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every check id in the library's files.
+/// The id a library check runs as: `ID@main` for the console's checks.
+fn run_id(base: &str) -> String {
+    if LOCAL.contains(&base) {
+        base.to_string()
+    } else {
+        format!("{base}@main")
+    }
+}
+
+/// Every check id in the library's files, and the console's derived checks.
 fn library_checks() -> Vec<String> {
     let mut ids = Vec::new();
     for f in FILES {
@@ -100,6 +123,7 @@ fn library_checks() -> Vec<String> {
             }
         }
     }
+    ids.extend(DERIVED.iter().map(|d| d.to_string()));
     ids
 }
 
@@ -123,15 +147,15 @@ fn matrix() -> Vec<(String, Vec<(String, String)>)> {
     out
 }
 
-/// TCP listeners on 10443, 30080 and 443 of a loopback address of our own (127.x.y.z), so
-/// the network-path checks find the ports HyperBDR needs open without clashing with other
+/// TCP listeners on 30080 and 443 of a loopback address of our own (127.x.y.z), so the
+/// network-path checks find the ports HyperBDR needs open without clashing with other
 /// tests. A listener completes the handshake from its backlog; nothing needs to accept.
 fn open_paths() -> (Ipv4Addr, Vec<TcpListener>) {
     let pid = std::process::id();
     for attempt in 0..50u32 {
         let n = pid.wrapping_add(attempt * 7919);
         let ip = Ipv4Addr::new(127, 100 + (n % 100) as u8, ((n / 100) % 250) as u8 + 1, 7);
-        let bound: Result<Vec<TcpListener>, _> = [10443u16, 30080, 443]
+        let bound: Result<Vec<TcpListener>, _> = [30080u16, 443]
             .iter()
             .map(|p| TcpListener::bind((ip, *p)))
             .collect();
@@ -139,11 +163,12 @@ fn open_paths() -> (Ipv4Addr, Vec<TcpListener>) {
             return (ip, listeners);
         }
     }
-    panic!("no free loopback address for the 10443/30080/443 listeners");
+    panic!("no free loopback address for the 30080/443 listeners");
 }
 
-/// An examples-style patrol.yaml in `dir` (own store) pointing at the simulator.
-fn config(dir: &Path, url: &str, paths_host: &str, gateway_host: &str) -> PathBuf {
+/// An examples-style patrol.yaml in `dir` (own store) whose console `main` is the simulator
+/// at `url`, its times read in `zone`.
+fn config(dir: &Path, url: &str, zone: &str, paths_host: &str, gateway_host: &str) -> PathBuf {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let text = format!(
@@ -153,9 +178,13 @@ concurrency: 8
 history: 60
 checks: ["{checks}"]
 rules: ["{rules}"]
+consoles:
+  main:
+    url: {url}
+    username: ops
+    password: "${{secret:hyperbdr_password}}"
+    timezone: {zone}
 vars:
-  hyperbdr_url: {url}
-  hyperbdr_username: ops
   hyperbdr_console_host: {paths_host}
   hyperbdr_object_storage_host: {paths_host}
   hyperbdr_gateway_host: {gateway_host}
@@ -201,11 +230,22 @@ fn status(runs: &BTreeMap<String, Value>, id: &str) -> String {
         .unwrap_or_else(|| panic!("{id} did not run"))
 }
 
-#[test]
-fn every_scenario_turns_the_right_checks_to_the_right_status() {
+/// How the simulated console writes its times, and the zone patrol is told it uses.
+#[derive(Clone, Copy)]
+struct TimeMode {
+    style: sim::TimeStyle,
+    /// The console's zone (the simulator's and the `timezone:` of the console block).
+    zone: chrono_tz::Tz,
+}
+
+/// Every scenario against a simulator that writes its times as `mode` says; returns the
+/// status of every check in every scenario (`scenario/check-id` → status).
+fn status_matrix(mode: TimeMode) -> BTreeMap<String, String> {
     let simulator = sim::Sim::spawn(sim::SimOptions {
         listen: "127.0.0.1:0".into(),
         slow_ms: 800,
+        times: mode.style,
+        console_timezone: mode.zone,
         ..Default::default()
     })
     .unwrap();
@@ -215,7 +255,11 @@ fn every_scenario_turns_the_right_checks_to_the_right_status() {
     let matrix = matrix();
 
     // The matrix names every scenario of the simulator, and only checks that exist.
-    let scenarios: Vec<&str> = sim::SCENARIOS.iter().map(|(n, _)| *n).collect();
+    let scenarios: Vec<&str> = sim::SCENARIOS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(MORE.iter().copied())
+        .collect();
     let named: Vec<&str> = matrix.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(
         named, scenarios,
@@ -231,59 +275,68 @@ fn every_scenario_turns_the_right_checks_to_the_right_status() {
     }
     assert!(all.len() >= 30, "library checks: {all:?}");
 
+    let mut seen = BTreeMap::new();
     let mut failures = Vec::new();
     for (scenario, expected) in &matrix {
         simulator.set_scenario(scenario);
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), &simulator.url(), &host, &host);
+        let cfg = config(dir.path(), &simulator.url(), mode.zone.name(), &host, &host);
         let wanted: Vec<&str> = all
             .iter()
             .map(String::as_str)
             .filter(|c| scenario == "green" || !GREEN_ONLY.contains(c))
             .collect();
+        let ids: Vec<String> = wanted.iter().map(|c| run_id(c)).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
 
         let mut runs = BTreeMap::new();
+        let forecast = run_id("hyperbdr-storage-forecast");
         if scenario == "storage-trend" {
             // Each getStorages request is one simulated day later: three forecast runs are
             // three daily samples (70 %, 76 %, 82 %); the rest then sees day 3 (88 %).
             for _ in 0..3 {
-                runs.extend(run(&cfg, &["hyperbdr-storage-forecast"]));
+                runs.extend(run(&cfg, &[&forecast]));
             }
-            let rest: Vec<&str> = wanted
-                .iter()
-                .copied()
-                .filter(|c| *c != "hyperbdr-storage-forecast")
-                .collect();
+            let rest: Vec<&str> = ids.iter().copied().filter(|c| *c != forecast).collect();
             runs.extend(run(&cfg, &rest));
-            let f = &runs["hyperbdr-storage-forecast"];
+            let f = &runs[&forecast];
             assert!(
                 f["summary"].as_str().unwrap().contains("full in 3.0 days"),
                 "{f}"
             );
         } else {
-            runs = run(&cfg, &wanted);
+            runs = run(&cfg, &ids);
         }
 
-        for id in &wanted {
+        for base in &wanted {
+            let id = run_id(base);
             let want = expected
                 .iter()
-                .find(|(c, _)| c == id || (c == "*api*" && !LOCAL.contains(id)))
+                .find(|(c, _)| {
+                    c == base || (c == "*api*" && !LOCAL.contains(base) && !DERIVED.contains(base))
+                })
                 .map(|(_, s)| s.as_str())
                 .unwrap_or("ok");
-            let got = status(&runs, id);
+            let got = status(&runs, &id);
+            seen.insert(format!("{scenario}/{id}"), got.clone());
             if got != want {
                 failures.push(format!(
                     "{scenario}: {id} is {got}, expected {want}: {}",
-                    runs[*id]["summary"]
+                    runs[&id]["summary"]
                 ));
             }
         }
 
         // What the operator reads for some of them.
-        let summary = |id: &str| runs[id]["summary"].as_str().unwrap_or("").to_string();
+        let summary = |base: &str| {
+            runs[&run_id(base)]["summary"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
         if let Some(cause) = scenario.strip_prefix("task-failed-") {
             let cause = cause.trim_end_matches("-running");
-            let f = &runs["hyperbdr-failed-tasks"];
+            let f = &runs[&run_id("hyperbdr-failed-tasks")];
             assert_eq!(f["facts"]["failed_tasks"][0]["cause"], cause, "{f}");
             assert_eq!(f["facts"]["failed_tasks"][0]["id"], "t-990", "{f}");
             assert!(summary("hyperbdr-failed-tasks").contains(&format!("(cause {cause}: ")));
@@ -292,6 +345,14 @@ fn every_scenario_turns_the_right_checks_to_the_right_status() {
             "error-envelope" => {
                 let s = summary("hyperbdr-modules");
                 assert!(s.contains("10010001") && s.contains("t-err-1"), "{s}");
+                let s = summary("hyperbdr-console-api");
+                assert!(
+                    s.starts_with("console main (")
+                        && s.contains(
+                            "the API fails: GET /api/v2/getHosts: console error 10010001"
+                        ),
+                    "{s}"
+                );
             }
             "http-500" => {
                 let s = summary("hyperbdr-modules");
@@ -306,37 +367,77 @@ fn every_scenario_turns_the_right_checks_to_the_right_status() {
                 assert!(s.contains("t-991 of web03 running for 1d 6h"), "{s}");
             }
             "green" => {
-                let review = &runs["hyperbdr-strategy-review"]["facts"]["review"];
+                let review = &runs[&run_id("hyperbdr-strategy-review")]["facts"]["review"];
                 assert_eq!(review.as_array().map(Vec::len), Some(2), "{review}");
+                let s = summary("hyperbdr-console-api");
+                assert!(s.contains("logged in as ops"), "{s}");
+                let s = summary("hyperbdr-console-reachable");
+                assert!(s.starts_with("connected to 127.0.0.1:"), "{s}");
+                assert_eq!(
+                    runs[&run_id("hyperbdr-rpo-delay")]["name"],
+                    "HyperBDR replication delay vs RPO (main)"
+                );
             }
             _ => {}
         }
     }
     assert!(
         failures.is_empty(),
-        "{} unexpected statuses:\n{}",
+        "{} unexpected statuses with times written {}:\n{}",
         failures.len(),
+        mode.style,
         failures.join("\n")
+    );
+    seen
+}
+
+#[test]
+fn every_scenario_turns_the_right_checks_to_the_right_status_with_utc_times() {
+    status_matrix(TimeMode {
+        style: sim::TimeStyle::Utc,
+        zone: chrono_tz::UTC,
+    });
+}
+
+#[test]
+fn every_scenario_turns_the_right_checks_to_the_right_status_with_console_zone_times() {
+    // Every time field is local `YYYY-MM-DD HH:MM:SS` in Asia/Shanghai (8 h ahead of UTC):
+    // read as UTC it would put the last syncs in the future and turn rpo-5x OK.
+    let console = status_matrix(TimeMode {
+        style: sim::TimeStyle::Console,
+        zone: chrono_tz::Asia::Shanghai,
+    });
+    assert_eq!(
+        console
+            .get("rpo-5x/hyperbdr-rpo-delay@main")
+            .map(String::as_str),
+        Some("critical")
     );
 }
 
 #[test]
 fn local_checks_see_closed_ports_and_new_error_lines() {
     let dir = tempfile::tempdir().unwrap();
-    // Nothing listens on 10443/30080/443 of 127.0.0.3 (our own loopback address).
-    let cfg = config(dir.path(), "http://127.0.0.1:9", "127.0.0.3", "127.0.0.3");
+    // Nothing listens on 10443/30080/443 of 127.0.0.3 (our own loopback address): the
+    // console's derived reachability check connects to the port of its url.
+    let cfg = config(
+        dir.path(),
+        "https://127.0.0.3:10443",
+        "UTC",
+        "127.0.0.3",
+        "127.0.0.3",
+    );
     let ids = [
-        "hyperbdr-tcp-console",
+        "hyperbdr-console-reachable",
         "hyperbdr-tcp-gateway",
         "hyperbdr-logs-sync-proxy",
     ];
     let runs = run(&cfg, &ids);
-    assert_eq!(status(&runs, "hyperbdr-tcp-console"), "critical");
-    let s = runs["hyperbdr-tcp-console"]["summary"].as_str().unwrap();
-    assert!(
-        s.starts_with("console control port 127.0.0.3:10443 is not reachable"),
-        "{s}"
-    );
+    assert_eq!(status(&runs, "hyperbdr-console-reachable@main"), "critical");
+    let s = runs["hyperbdr-console-reachable@main"]["summary"]
+        .as_str()
+        .unwrap();
+    assert!(s.starts_with("cannot connect to 127.0.0.3:10443"), "{s}");
     assert_eq!(status(&runs, "hyperbdr-tcp-gateway"), "critical");
     // No hamal logs on this machine: nothing to say.
     assert_eq!(status(&runs, "hyperbdr-logs-sync-proxy"), "ok");
@@ -391,7 +492,13 @@ fn enabled_reruns_and_skips_show_in_the_failed_tasks_alert() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tasks = tasks_with_rerun(dir.path());
-    let cfg = config(dir.path(), &simulator.url(), "127.0.0.3", "127.0.0.3");
+    let cfg = config(
+        dir.path(),
+        &simulator.url(),
+        "Asia/Shanghai",
+        "127.0.0.3",
+        "127.0.0.3",
+    );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         &format!("checks: [\"{}\"]", repo().join("checks/hyperbdr").display()),
         &format!(
@@ -405,7 +512,7 @@ fn enabled_reruns_and_skips_show_in_the_failed_tasks_alert() {
     // A network failure is re-run once, and the alert says so.
     simulator.set_scenario("task-failed-network");
     let runs = run(&cfg, &["hyperbdr-failed-tasks"]);
-    let r = &runs["hyperbdr-failed-tasks"];
+    let r = &runs["hyperbdr-failed-tasks@main"];
     assert_eq!(r["status"], "critical", "{r}");
     let s = r["summary"].as_str().unwrap();
     assert!(
@@ -428,7 +535,7 @@ fn enabled_reruns_and_skips_show_in_the_failed_tasks_alert() {
     ] {
         simulator.set_scenario(scenario);
         let runs = run(&cfg, &["hyperbdr-failed-tasks"]);
-        let r = &runs["hyperbdr-failed-tasks"];
+        let r = &runs["hyperbdr-failed-tasks@main"];
         let s = r["summary"].as_str().unwrap();
         assert!(
             s.contains("no re-run of app02 (task t-990") && s.contains(reason),

@@ -308,11 +308,12 @@ fn start_sim(scenario: &str) -> sim::Sim {
     .unwrap()
 }
 
-/// A check of the `hyperbdr` probe against the simulator, with `extra` lines appended to
-/// the probe (indented by four spaces) and `fetch` as given.
+/// A check of the `hyperbdr` probe against the simulator (the console `main` of
+/// [`setup`]), with `extra` lines appended to the probe (indented by four spaces) and
+/// `fetch` as given. `patrol run ID` runs its one instance, `ID@main`.
 fn hb_check(id: &str, timeout: &str, fetch: &[(&str, &str)], extra: &str) -> String {
     let mut s = format!(
-        "id: {id}\nschedule: every 1h\ntimeout: {timeout}\nprobe:\n  hyperbdr:\n    url: ${{var:hyperbdr_url}}\n    username: ${{var:hyperbdr_username}}\n    password: ${{secret:hyperbdr_password}}\n    console_timezone: Asia/Shanghai\n    fetch:\n"
+        "id: {id}\nschedule: every 1h\ntimeout: {timeout}\nprobe:\n  hyperbdr:\n    fetch:\n"
     );
     for (name, path) in fetch {
         s.push_str(&format!("      {name}: {path}\n"));
@@ -323,12 +324,13 @@ fn hb_check(id: &str, timeout: &str, fetch: &[(&str, &str)], extra: &str) -> Str
     s
 }
 
-/// A config folder with `patrol.yaml` pointing at `url` and `checks` as one check file.
+/// A config folder with `patrol.yaml` defining the console `main` at `url` and `checks` as
+/// one check file.
 fn setup(dir: &Path, url: &str, checks: &[String]) -> PathBuf {
     common::write_config(
         dir,
         &format!(
-            "store: {{ path: patrol.db }}\nvars:\n  hyperbdr_url: {url}\n  hyperbdr_username: ops\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n"
+            "store: {{ path: patrol.db }}\nconsoles:\n  main:\n    url: {url}\n    username: ops\n    password: \"${{secret:hyperbdr_password}}\"\n    timezone: Asia/Shanghai\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n"
         ),
         &[("hyperbdr", &checks.join("---\n"))],
     )

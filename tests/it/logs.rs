@@ -759,18 +759,19 @@ fn hyperbdr_collections_wait_while_collecting_and_report_offline_hosts_and_failu
     .expect("simulator");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
+    // The console is defined once; a collector of the only console need not name it.
     let collector = |rt: &str, id: &str| {
         format!(
-            "        - hyperbdr: {{ url: \"{}\", username: ops, password: \"${{secret:console_pw}}\", resource_type: {rt}, resource_id: {id}, poll_interval: 300ms }}\n",
-            s.url()
+            "        - hyperbdr: {{ resource_type: {rt}, resource_id: {id}, poll_interval: 300ms }}\n"
         )
     };
     let root = format!(
-        "secrets:\n  console_pw: {{ value: {pw} }}\nlogs:\n  sources:\n    console:\n      timezone: Asia/Shanghai\n      collect:\n{}    sync-proxy:\n      timezone: Asia/Shanghai\n      collect:\n{}    windows-host:\n      collect:\n{}",
+        "consoles:\n  main:\n    url: \"{url}\"\n    username: ops\n    password: \"${{secret:console_pw}}\"\n    timezone: Asia/Shanghai\nsecrets:\n  console_pw: {{ value: {pw} }}\nlogs:\n  sources:\n    console:\n      timezone: Asia/Shanghai\n      collect:\n{}    sync-proxy:\n      timezone: Asia/Shanghai\n      collect:\n{}    windows-host:\n      collect:\n{}",
         collector("console", "console-1"),
         collector("sync_proxy", "proxy-1"),
         collector("windows_host", "h-002"),
         pw = s.password(),
+        url = s.url(),
     );
     write_tree(d, &[("patrol.yaml", &root)]);
     let config = d.join("patrol.yaml");

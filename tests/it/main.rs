@@ -10,6 +10,7 @@ mod browser;
 mod cli_run;
 mod cli_tools;
 mod console_client;
+mod consoles;
 mod daemon;
 mod demo;
 mod email;

@@ -192,6 +192,7 @@ fn firing(id: &str) -> AlertEvent {
             tags: vec!["backup".into(), "daily".into()],
             schedule: "0 30 7 * * *".into(),
             timezone: "Asia/Shanghai".into(),
+            console: None,
         },
         state: StateInfo {
             current: Status::Critical,
