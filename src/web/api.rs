@@ -230,8 +230,9 @@ pub(crate) async fn add_silence(
     if n.check.is_some() == n.tag.is_some() {
         return error(StatusCode::BAD_REQUEST, "give exactly one of check or tag");
     }
+    // The id as written of a per-console check silences every console's instance.
     if let Some(c) = &n.check
-        && app.config.check(c).is_none()
+        && app.config.instances(c).is_empty()
     {
         return not_found(&format!("no check {c}"));
     }
