@@ -212,10 +212,12 @@ impl ConsoleConfig {
             .port_or_known_default()
             .ok_or_else(|| format!("url {shown:?} names no port"))?;
         // `[::1]` in a URL is `::1` to a socket.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        // Host names are case-blind, but a placeholder (`CONSOLE`) is recognised as written.
+        let host = match crate::config::placeholder::url_host(raw) {
+            Some(written) if written.eq_ignore_ascii_case(host) => written.to_string(),
+            _ => host.to_string(),
+        };
         Ok((host, port))
     }
 
