@@ -26,7 +26,9 @@ impl App {
             mut config,
             mut problems,
         } = config::load(path)?;
-        let engine = Arc::new(RuleEngine::new(&config.root.rule_limits));
+        let engine = Arc::new(
+            RuleEngine::new(&config.root.rule_limits).with_redactor(config.redactor.clone()),
+        );
 
         // Every rule file is compiled, used or not, so `validate` reports all syntax errors.
         let mut named: HashMap<String, Arc<CompiledRule>> = HashMap::new();

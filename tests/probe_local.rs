@@ -30,6 +30,7 @@ async fn run_in(
         timeout,
         state,
         base_dir,
+        redactor: &patrol::redact::Redactor::default(),
     };
     spec.as_probe().run(&ctx).await
 }

@@ -26,6 +26,7 @@ async fn run_in(dir: &Path, yaml: &str) -> Result<ProbeOutput, ProbeError> {
         timeout: Duration::from_secs(20),
         state: &state,
         base_dir: dir,
+        redactor: &patrol::redact::Redactor::default(),
     };
     spec(yaml).as_probe().run(&ctx).await
 }
@@ -197,6 +198,7 @@ async fn http_secret_in_the_url_reaches_the_server_but_not_the_observation() {
         timeout: Duration::from_secs(20),
         state: &state,
         base_dir: Path::new("."),
+        redactor: &patrol::redact::Redactor::default(),
     };
     let out = probe.as_probe().run(&ctx).await.unwrap();
     assert_eq!(

@@ -8,15 +8,21 @@ pub fn validate(config: &Path, json: bool) -> anyhow::Result<u8> {
         Ok((app, problems)) => (app.config.checks.len(), app.config.rules.len(), problems),
         Err(problems) => (0, 0, problems),
     };
+    // Warnings do not fail validation.
+    let warnings = crate::config::weak_secrets(config);
     if json {
         let out = serde_json::json!({
             "ok": problems.is_empty(),
             "checks": checks,
             "rules": rules,
             "problems": problems,
+            "warnings": warnings,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-    } else if problems.is_empty() {
+        return Ok(if problems.is_empty() { 0 } else { 1 });
+    }
+    print_problems(&warnings);
+    if problems.is_empty() {
         println!("ok: {} — {checks} checks, {rules} rules", config.display());
     } else {
         print_problems(&problems);

@@ -58,20 +58,17 @@ pub(crate) async fn ping_what(
     receive(s, headers, id, kind, code, body).await
 }
 
-/// The body as text, cut at `max` bytes (on a character boundary); None when empty.
-fn body_text(body: &[u8], max: usize) -> Option<String> {
+/// The body as text, secrets masked, then cut at `max` bytes (on a character boundary), so
+/// that the cut never leaves part of a secret; None when empty.
+fn body_text(body: &[u8], max: usize, redactor: &crate::redact::Redactor) -> Option<String> {
     if body.is_empty() {
         return None;
     }
     let text = String::from_utf8_lossy(body);
-    if text.len() <= max {
-        return Some(text.into_owned());
+    match redactor.head(&text, max) {
+        (text, false) => Some(text),
+        (text, true) => Some(format!("{text}\n[… cut at {max} bytes]")),
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(format!("{}\n[… cut at {max} bytes]", &text[..end]))
 }
 
 async fn receive(
@@ -94,7 +91,7 @@ async fn receive(
     }
     let at = Utc::now();
     // Job output may carry secrets like any other output: masked before it is stored.
-    let output = body_text(&body, cfg.max_ping_body).map(|b| app.config.redactor.text(&b));
+    let output = body_text(&body, cfg.max_ping_body, &app.config.redactor);
     let key = id.clone();
     let stored = s
         .blocking(move |store| {
