@@ -8,8 +8,8 @@ use crate::app::App;
 use crate::probe::ProbeSpec;
 use crate::probe::heartbeat::{HeartbeatProbe, HeartbeatState, PingKind};
 use crate::store::Trigger;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use super::reject::{Body, Path};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -30,8 +30,12 @@ pub(crate) async fn ping(
     State(s): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Body, Response>,
 ) -> Response {
+    let Body(body) = match body {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
     receive(s, headers, id, PingKind::Success, None, body).await
 }
 
@@ -39,8 +43,12 @@ pub(crate) async fn ping_what(
     State(s): State<Shared>,
     headers: HeaderMap,
     Path((id, what)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Body, Response>,
 ) -> Response {
+    let Body(body) = match body {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
     let (kind, code) = match what.as_str() {
         "start" => (PingKind::Start, None),
         "fail" => (PingKind::Fail, None),
@@ -77,7 +85,7 @@ async fn receive(
     id: String,
     kind: PingKind,
     exit_code: Option<i32>,
-    body: Bytes,
+    body: axum::body::Bytes,
 ) -> Response {
     let app = s.app();
     let cfg = &app.config.root.web;
