@@ -96,8 +96,11 @@ fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(LONG)).expect("timeout");
+    // A server out of file descriptors never accepts: fail, do not hang.
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{method} {path}: cannot connect: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -126,7 +129,10 @@ fn request(
                 .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -208,7 +214,10 @@ impl Client {
 fn thousands_of_slow_and_idle_connections_do_not_stop_the_checks() {
     let own = raise_own_limit();
     let n: usize = 3000.min(usize::try_from(own.saturating_sub(300)).unwrap_or(3000));
-    assert!(n >= 1500, "the test needs ~3000 sockets; open-file limit {own}");
+    assert!(
+        n >= 1500,
+        "the test needs ~3000 sockets; open-file limit {own}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     write_tree(
@@ -302,7 +311,11 @@ fn thousands_of_slow_and_idle_connections_do_not_stop_the_checks() {
     std::thread::sleep(Duration::from_secs(2));
     let all = runs(d.addr, "tick");
     let during: Vec<&Value> = all[before..].iter().collect();
-    let failed: Vec<&Value> = during.iter().copied().filter(|r| r["status"] != "ok").collect();
+    let failed: Vec<&Value> = during
+        .iter()
+        .copied()
+        .filter(|r| r["status"] != "ok")
+        .collect();
     let expected = (flood.as_secs_f64() + 2.0).floor() as usize;
     let (status, _, metrics) = request(d.addr, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);
@@ -319,7 +332,11 @@ fn thousands_of_slow_and_idle_connections_do_not_stop_the_checks() {
          refused {} timed out {}",
         during.len(),
         failed.len(),
-        failed.iter().map(|r| &r["summary"]).take(3).collect::<Vec<_>>(),
+        failed
+            .iter()
+            .map(|r| &r["summary"])
+            .take(3)
+            .collect::<Vec<_>>(),
         metric("patrol_web_connections_max"),
         metric("patrol_web_connections_refused_total"),
         metric("patrol_web_connections_timed_out_total"),
@@ -341,7 +358,10 @@ fn thousands_of_slow_and_idle_connections_do_not_stop_the_checks() {
         refused + timed_out >= (n - refused_connect) as f64,
         "{summary}"
     );
-    assert!(failed.is_empty(), "checks failed during the flood: {summary}");
+    assert!(
+        failed.is_empty(),
+        "checks failed during the flood: {summary}"
+    );
     assert!(
         during.len() + 3 >= expected,
         "tick fell behind its schedule: {summary}"
@@ -471,7 +491,14 @@ fn every_api_error_is_json_naming_the_field() {
             400,
             "page",
         ),
-        ("GET", "/api/v1/alerts?limit=lots".into(), vec![], vec![], 400, "limit"),
+        (
+            "GET",
+            "/api/v1/alerts?limit=lots".into(),
+            vec![],
+            vec![],
+            400,
+            "limit",
+        ),
         (
             "GET",
             "/api/v1/alerts?since=yesterday".into(),
@@ -534,7 +561,10 @@ fn every_api_error_is_json_naming_the_field() {
         assert_eq!(status, *want_status, "{method} {path}: {v}");
         assert_eq!(v["field"], *field, "{method} {path}: {v}");
         let msg = v["error"].as_str().unwrap_or_default();
-        assert!(msg.contains(field), "{method} {path}: the message names {field}: {v}");
+        assert!(
+            msg.contains(field),
+            "{method} {path}: the message names {field}: {v}"
+        );
         assert!(
             !msg.contains("Failed to") && !msg.contains("Cannot parse"),
             "{method} {path}: {v}"

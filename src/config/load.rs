@@ -678,7 +678,10 @@ fn check_web(root: &RootConfig, path: &Path, text: &str, problems: &mut Vec<Diag
         problems.push(Diagnostic::new(path, find_key_line(text, key), 1, msg));
     };
     if web.max_connections == 0 {
-        bad("max_connections", "web.max_connections must be at least 1".into());
+        bad(
+            "max_connections",
+            "web.max_connections must be at least 1".into(),
+        );
     }
     for (key, d) in [
         ("header_timeout", web.header_timeout),

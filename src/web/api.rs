@@ -2,13 +2,13 @@
 
 use super::auth::{error, require_token};
 use super::pages::store_error;
+use super::reject::{Path, Query};
 use super::view::{self, Filter};
 use super::{RunReply, Shared};
 use crate::alert::mute::Silence;
 use crate::config::Dur;
 use crate::store::{OutboxFilter, OutboxState, Trigger};
 use axum::Json;
-use super::reject::{Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

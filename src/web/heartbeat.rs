@@ -3,12 +3,12 @@
 //! [`crate::probe::heartbeat`].
 
 use super::auth::{error, require_token};
+use super::reject::{Body, Path};
 use super::{RunReply, Shared};
 use crate::app::App;
 use crate::probe::ProbeSpec;
 use crate::probe::heartbeat::{HeartbeatProbe, HeartbeatState, PingKind};
 use crate::store::Trigger;
-use super::reject::{Body, Path};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

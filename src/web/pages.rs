@@ -2,13 +2,13 @@
 
 use super::assets;
 use super::chart;
+use super::reject::{Path, Query};
 use super::view::{self, Filter};
 use super::{Shared, auth};
 use crate::alert::present;
 use crate::app::App;
 use crate::probe::ProbeSpec;
 use crate::store::{OutboxFilter, Store, StoreError};
-use super::reject::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

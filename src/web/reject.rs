@@ -50,14 +50,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let field = field_name(e.path(), &e.inner().to_string(), "query");
-            field_error(
-                StatusCode::BAD_REQUEST,
-                &field,
-                &format!("query parameter `{field}`: {}", e.inner()),
-            )
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let field = field_name(e.path(), &e.inner().to_string(), "query");
+                field_error(
+                    StatusCode::BAD_REQUEST,
+                    &field,
+                    &format!("query parameter `{field}`: {}", e.inner()),
+                )
+            })
     }
 }
 
@@ -116,8 +118,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 /// "`../1` is not an integer".
 fn not_a(value: &str, expected_type: &str) -> String {
     let what = match expected_type {
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
-        | "u128" | "usize" => "an integer".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+        | "usize" => "an integer".to_string(),
         "f32" | "f64" => "a number".to_string(),
         "bool" => "true or false".to_string(),
         other => format!("a {other}"),
