@@ -59,6 +59,8 @@ pub(crate) struct EvalState {
     pub rss_start_kib: Option<u64>,
     pub max_rss_growth_kib: u64,
     pub rule: rhai::ImmutableString,
+    /// Masks the rule's `print` and `debug` output before it is logged.
+    pub redactor: crate::redact::Redactor,
 }
 
 thread_local! {
@@ -73,6 +75,13 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut EvalState) -> R) -> Option<R> {
 /// The evaluation's `now`, or the wall clock outside an evaluation.
 pub(crate) fn current_now() -> DateTime<Utc> {
     with_state(|s| s.now).unwrap_or_else(Utc::now)
+}
+
+/// What a rule printed, as it may be logged: the one place where rule output is masked
+/// (`print` and `debug` both come here), with the rule's name.
+fn rule_output(text: &str) -> (rhai::ImmutableString, String) {
+    with_state(|s| (s.rule.clone(), s.redactor.text(text)))
+        .unwrap_or_else(|| (rhai::ImmutableString::new(), text.to_string()))
 }
 
 /// Installs an evaluation's state and restores the previous one when dropped (also on unwind).
@@ -110,6 +119,7 @@ impl Drop for StateGuard {
 pub struct RuleEngine {
     engine: Engine,
     limits: RuleLimits,
+    redactor: crate::redact::Redactor,
 }
 
 impl std::fmt::Debug for RuleEngine {
@@ -130,11 +140,11 @@ impl RuleEngine {
         engine.disable_symbol("eval");
         engine.disable_symbol("import");
         engine.on_print(|text| {
-            let rule = with_state(|s| s.rule.clone()).unwrap_or_default();
+            let (rule, text) = rule_output(text);
             tracing::info!(target: "patrol::rule", rule = %rule, "{text}");
         });
         engine.on_debug(|text, _source, pos| {
-            let rule = with_state(|s| s.rule.clone()).unwrap_or_default();
+            let (rule, text) = rule_output(text);
             tracing::debug!(target: "patrol::rule", rule = %rule, line = pos.line().unwrap_or(0), "{text}");
         });
 
@@ -176,7 +186,14 @@ impl RuleEngine {
         RuleEngine {
             engine,
             limits: limits.clone(),
+            redactor: crate::redact::Redactor::default(),
         }
+    }
+
+    /// Masks these secrets in what rules print (`print`, `debug`) before it is logged.
+    pub fn with_redactor(mut self, redactor: crate::redact::Redactor) -> RuleEngine {
+        self.redactor = redactor;
+        self
     }
 
     /// How much the process may grow during one evaluation (KiB).
@@ -318,6 +335,7 @@ impl RuleEngine {
             rss_start_kib: None,
             max_rss_growth_kib: self.max_rss_growth_kib(),
             rule: rule.label.clone(),
+            redactor: self.redactor.clone(),
         });
 
         let mut scope = Scope::with_capacity(SCOPE_NAMES.len());
