@@ -10,7 +10,9 @@
 //!   calls them.
 
 // Bottom: no `crate::` imports here.
+pub mod bounds;
 mod diagnostic;
+pub mod files;
 pub mod interp;
 pub mod schedule_expr;
 pub mod types;

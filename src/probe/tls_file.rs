@@ -47,8 +47,11 @@ pub struct TlsFileProbe {
     /// the folder of `patrol.yaml`.
     pub path: Text,
     /// The default verdict is WARNING when a certificate expires within this many days.
-    /// Default: 30.
-    #[serde(default = "default_warn_days")]
+    /// Default: 30; 0 to 3650.
+    #[serde(
+        default = "default_warn_days",
+        deserialize_with = "crate::config::bounds::days"
+    )]
     pub warn_days: f64,
 }
 
