@@ -26,7 +26,11 @@ impl App {
             mut config,
             mut problems,
         } = config::load(path)?;
-        let engine = Arc::new(RuleEngine::new(&config.root.rule_limits));
+        // Rules' `print` output is masked like everything else that leaves a run.
+        let engine = Arc::new(RuleEngine::with_redactor(
+            &config.root.rule_limits,
+            config.redactor.clone(),
+        ));
 
         // Every rule file is compiled, used or not, so `validate` reports all syntax errors.
         let mut named: HashMap<String, Arc<CompiledRule>> = HashMap::new();

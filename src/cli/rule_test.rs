@@ -5,19 +5,24 @@ use std::path::{Path, PathBuf};
 /// `patrol rule test [PATH...]`: runs rule fixtures like a test runner; exit 1 on any failure.
 pub fn rule_test(config: &Path, paths: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
     // Without a usable patrol.yaml, fixtures still run with the default limits.
-    let (limits, default_paths) = match load_root_only(config) {
-        Ok((root, base_dir, _, _)) => (
+    let (limits, redactor, default_paths) = match load_root_only(config) {
+        Ok((root, base_dir, redactor, _)) => (
             root.rule_limits.clone(),
+            redactor,
             root.rules.iter().map(|r| base_dir.join(r)).collect(),
         ),
-        Err(_) => (RuleLimits::default(), vec![PathBuf::from("rules")]),
+        Err(_) => (
+            RuleLimits::default(),
+            Default::default(),
+            vec![PathBuf::from("rules")],
+        ),
     };
     let paths = if paths.is_empty() {
         default_paths
     } else {
         paths
     };
-    let engine = RuleEngine::new(&limits);
+    let engine = RuleEngine::with_redactor(&limits, redactor);
     let report = run_fixtures(&paths, &engine);
     if json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
