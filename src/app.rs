@@ -31,6 +31,11 @@ impl App {
             &config.root.rule_limits,
             config.redactor.clone(),
         ));
+        // A refused console login is remembered next to the store, so the next `patrol run`
+        // does not try the same credentials again before the back-off ends.
+        crate::hyperbdr::session::set_guard_file(Some(crate::hyperbdr::session::guard_file_for(
+            &config.store_path(),
+        )));
 
         // Every rule file is compiled, used or not, so `validate` reports all syntax errors.
         let mut named: HashMap<String, Arc<CompiledRule>> = HashMap::new();

@@ -28,6 +28,12 @@ pub struct Check {
     pub rule: Option<RuleRef>,
     pub alerting: AlertingPolicy,
     pub depends_on: Vec<String>,
+    /// The console this check runs against (a `hyperbdr` check's instance, or a check
+    /// derived for the console).
+    pub console: Option<String>,
+    /// The id as written in the check file (`hyperbdr-rpo-delay` of
+    /// `hyperbdr-rpo-delay@main`); the same as `id` for a check that is not expanded.
+    pub base_id: String,
 }
 
 /// Which rule judges a check.
@@ -68,6 +74,19 @@ pub struct Config {
 impl Config {
     pub fn check(&self, id: &str) -> Option<&Arc<Check>> {
         self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// The checks an id names: the check itself, or every console's instance of an
+    /// expanded check (`hyperbdr-rpo-delay` → `hyperbdr-rpo-delay@main`, `...@site-b`).
+    pub fn instances(&self, id: &str) -> Vec<&Arc<Check>> {
+        match self.check(id) {
+            Some(c) => vec![c],
+            None => self
+                .checks
+                .iter()
+                .filter(|c| c.console.is_some() && c.base_id == id)
+                .collect(),
+        }
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -125,6 +144,7 @@ pub fn load_root_only(
         }
     };
     check_root(&root, path, &text, &mut problems);
+    super::consoles::check_root(&root, path, &text, &mut problems);
     CONTEXT_CACHE.with(|c| *c.borrow_mut() = Some(ctx));
     Ok((root, base_dir, redactor, problems))
 }
@@ -219,11 +239,18 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let rules = discover_rules(&root, &base_dir, path, &mut problems);
     let files = check_files(&root, &base_dir, path, &mut problems);
     let parsed = parse_check_files(&files, &ctx, &mut problems);
-    let (defs, ids) = unique_ids(parsed, &mut problems);
-    let checks = defs
+    let (defs, _) = unique_ids(parsed, &mut problems);
+    let root_text = std::fs::read_to_string(path).unwrap_or_default();
+    let docs = super::consoles::expand(defs, &root, path, &root_text, &mut problems);
+    let ids: HashMap<String, (PathBuf, usize)> = docs
+        .iter()
+        .map(|d| (d.def.id.value.clone(), (d.file.clone(), d.line)))
+        .collect();
+    let checks: Vec<Arc<Check>> = docs
         .into_iter()
         .filter_map(|doc| resolve_check(doc, &root, &rules, &ids, &mut problems))
         .collect();
+    let checks = without_cycles(checks, &mut problems);
 
     Ok(Loaded {
         config: Config {
@@ -240,12 +267,16 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// One check document as read: its definition, its file, and the number of lines before
 /// the document in that file (document line 1 is file line `offset + 1`).
-struct CheckDoc {
-    def: CheckDef,
-    file: PathBuf,
-    offset: usize,
+pub(super) struct CheckDoc {
+    pub(super) def: CheckDef,
+    pub(super) file: PathBuf,
+    pub(super) offset: usize,
     /// The file line of its `id:` (set once the id is known to be unique).
-    line: usize,
+    pub(super) line: usize,
+    /// The console of a per-console instance or derived check.
+    pub(super) console: Option<String>,
+    /// The id as written (before `@CONSOLE`).
+    pub(super) base_id: String,
 }
 
 /// The check files the root config names: its `checks:` files, and the `*.yaml`/`*.yml`
@@ -314,10 +345,12 @@ fn parse_check_files(
                         continue;
                     }
                     parsed.push(CheckDoc {
+                        base_id: def.id.value.clone(),
                         def,
                         file: file.clone(),
                         offset,
                         line: 0,
+                        console: None,
                     })
                 }
                 Err(e) => problems.push(yaml_diagnostic(file, &e, offset)),
@@ -381,6 +414,8 @@ fn resolve_check(
         file,
         offset,
         line,
+        console,
+        base_id,
     } = doc;
     let mut bad = false;
     let rule = match &def.rule {
@@ -428,11 +463,18 @@ fn resolve_check(
     for dep in &def.depends_on {
         if !ids.contains_key(&dep.value) {
             let loc = dep.referenced;
+            // The library's old console check is derived per console now.
+            let hint = if dep.value == "hyperbdr-tcp-console" {
+                " (remove it: every hyperbdr check depends on its console's derived \
+                 hyperbdr-console-api@CONSOLE, which depends on hyperbdr-console-reachable@CONSOLE)"
+            } else {
+                ""
+            };
             problems.push(Diagnostic::new(
                 &file,
                 loc.line() as usize + offset,
                 loc.column() as usize,
-                format!("depends_on names unknown check `{}`", dep.value),
+                format!("depends_on names unknown check `{}`{hint}", dep.value),
             ));
             bad = true;
         }
@@ -459,8 +501,39 @@ fn resolve_check(
         rule,
         alerting,
         depends_on: def.depends_on.iter().map(|d| d.value.clone()).collect(),
+        console,
+        base_id,
         def,
     }))
+}
+
+/// Leaves out the checks on a `depends_on` cycle (each would wait for the other), reporting
+/// every cycle once.
+fn without_cycles(checks: Vec<Arc<Check>>, problems: &mut Vec<Diagnostic>) -> Vec<Arc<Check>> {
+    let deps: BTreeMap<String, Vec<String>> = checks
+        .iter()
+        .map(|c| (c.id.clone(), c.depends_on.clone()))
+        .collect();
+    let cycles = super::consoles::cycles(&deps);
+    if cycles.is_empty() {
+        return checks;
+    }
+    let mut out_of: BTreeSet<String> = BTreeSet::new();
+    for cycle in cycles {
+        if let Some(first) = checks.iter().find(|c| c.id == cycle[0]) {
+            problems.push(Diagnostic::new(
+                &first.file,
+                first.line,
+                1,
+                format!("depends_on forms a cycle: {}", cycle.join(" → ")),
+            ));
+        }
+        out_of.extend(cycle);
+    }
+    checks
+        .into_iter()
+        .filter(|c| !out_of.contains(&c.id))
+        .collect()
 }
 
 /// A check's `rule:`: the name of a rule file (which must exist), or an inline script.
@@ -675,7 +748,7 @@ fn looks_like_rule_name(s: &str) -> bool {
 }
 
 /// The line of the first `key:` in a text (for problems found after parsing).
-fn find_key_line(text: &str, key: &str) -> usize {
+pub(super) fn find_key_line(text: &str, key: &str) -> usize {
     let pat = format!("{key}:");
     text.lines()
         .position(|l| l.trim_start().starts_with(&pat))

@@ -34,6 +34,12 @@ pub struct RootConfig {
     /// Folders holding rules (`NAME.rhai`), relative to this file. Default: `[rules]`.
     #[serde(default = "default_rules")]
     pub rules: Vec<PathBuf>,
+    /// HyperBDR consoles by name (`[a-z0-9-]+`), each defined once: url, user, password,
+    /// time zone, TLS. `hyperbdr` checks name them (`console: NAME`, a list, or `all`) and
+    /// run once per console as `ID@NAME`; for each console patrol adds the checks
+    /// `hyperbdr-console-reachable@NAME` and `hyperbdr-console-api@NAME`. Default: none.
+    #[serde(default)]
+    pub consoles: BTreeMap<String, crate::hyperbdr::console::ConsoleConfig>,
     /// Named values for `${var:name}`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
@@ -266,6 +272,7 @@ impl Default for RootConfig {
             concurrency: default_concurrency(),
             checks: default_checks(),
             rules: default_rules(),
+            consoles: BTreeMap::new(),
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
             rule_limits: RuleLimits::default(),

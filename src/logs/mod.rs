@@ -258,6 +258,8 @@ pub struct JobContext {
     pub known_hosts: PathBuf,
     pub connect_timeout: std::time::Duration,
     pub transfer_timeout: std::time::Duration,
+    /// The consoles of `patrol.yaml`, for `hyperbdr` collectors.
+    pub consoles: Arc<BTreeMap<String, crate::hyperbdr::console::ConsoleConfig>>,
 }
 
 /// What to export: which sources, which window, where to.
@@ -341,6 +343,7 @@ pub async fn export(config: &Config, req: ExportRequest) -> Result<ExportReport,
         known_hosts,
         connect_timeout: logs.connect_timeout.as_duration(),
         transfer_timeout: logs.transfer_timeout.as_duration(),
+        consoles: Arc::new(config.root.consoles.clone()),
     };
     let default_zone = logs.timezone.unwrap_or(config.root.timezone).0;
     let mut jobs = Vec::new();

@@ -54,6 +54,9 @@ pub(crate) struct EvalState {
     /// The zone times without an offset are read in (`probe.console.timezone`, else the
     /// check's); `None`: such times are a data problem, never read as UTC.
     pub zone: Option<RuleZone>,
+    /// The console's allowed clock skew (`probe.console.max_clock_skew_seconds`): the default
+    /// of the `max_clock_skew` param.
+    pub console_skew: Option<f64>,
     pub deadline: Instant,
     pub rule: rhai::ImmutableString,
     /// Masks secrets in what the rule prints.
@@ -449,6 +452,7 @@ impl Inner {
             now: input.now,
             params: params.clone(),
             zone: functions::rule_zone(input.observation, zone),
+            console_skew: functions::console_skew(input.observation),
             deadline: started + timeout,
             rule: rule.label.clone(),
             redactor: self.redactor.clone(),

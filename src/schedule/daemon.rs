@@ -47,6 +47,7 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Misfire => "misfire",
         Trigger::Manual => "manual",
         Trigger::Heartbeat => "heartbeat",
+        Trigger::Dependency => "dependency",
     }
 }
 

@@ -33,7 +33,7 @@ fn not_found(what: &str) -> Response {
     error(StatusCode::NOT_FOUND, what)
 }
 
-/// `GET /api/v1/checks[?tag=&status=]`: every configured check, worst first.
+/// `GET /api/v1/checks[?tag=&status=&console=]`: every configured check, worst first.
 pub(crate) async fn checks(State(s): State<Shared>, Query(filter): Query<Filter>) -> Response {
     let app = s.app();
     let rows = blocking!(s, move |store| view::rows(&app, store, false));

@@ -202,6 +202,38 @@ pub async fn start(
     }
 }
 
+/// Serves the status page, API and metrics of a store on a listener the caller bound, with
+/// no daemon behind it (`patrol demo`): nothing runs on a schedule, and manual runs and
+/// heartbeat pings are answered as with a daemon that has stopped.
+pub fn serve(listener: tokio::net::TcpListener, app: Arc<App>, store: Arc<Store>) -> WebServer {
+    // The receiving ends are dropped: a run request finds no daemon.
+    let (runs, _) = mpsc::unbounded_channel();
+    let (_, app) = watch::channel(app);
+    let shared = Shared {
+        app,
+        store,
+        runs,
+        stats: Arc::new(SchedulerStats::default()),
+        pinged: Arc::new(tokio::sync::Notify::new()),
+    };
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let app = router(shared);
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("web server stopped: {e}");
+        }
+    });
+    WebServer {
+        stop: Some(stop_tx),
+        tasks: vec![task],
+    }
+}
+
 fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(pages::status_page))

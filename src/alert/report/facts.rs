@@ -4,8 +4,8 @@
 //! into the report's event.
 
 use super::REPORT_KIND;
-use crate::config::Config;
 use crate::config::Check;
+use crate::config::Config;
 use crate::service::stats::DaemonFacts;
 use crate::status::Status;
 use crate::store::{CheckState, OutboxFilter, OutboxState, Store, StoreError};

@@ -519,6 +519,7 @@ pub fn test_event(channel: &str, now: DateTime<Utc>) -> AlertEvent {
             tags: vec![],
             schedule: String::new(),
             timezone: String::new(),
+            console: None,
         },
         state: StateInfo {
             current: Status::Ok,

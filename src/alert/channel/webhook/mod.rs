@@ -11,7 +11,8 @@
 //!   "created_at": "2024-05-01T07:30:00Z",
 //!   "events": [ { "event_id", "type": "firing|resolved|reminder|flapping|test", "reason",
 //!                 "fingerprint", "incident_id",
-//!                 "check":  { "id", "name", "description", "tags", "schedule", "timezone" },
+//!                 "check":  { "id", "name", "description", "tags", "schedule", "timezone",
+//!                             "console" (a check of a HyperBDR console only) },
 //!                 "state":  { "current", "previous", "since", "consecutive_failures" },
 //!                 "result": { "summary", "metrics", "facts", "output_tail", "started_at",
 //!                             "duration_ms" },
@@ -537,6 +538,7 @@ pub fn test_event(channel: &str, now: DateTime<Utc>, status_url: Option<&str>) -
             tags: vec!["test".into()],
             schedule: "manual".into(),
             timezone: "UTC".into(),
+            console: None,
         },
         state: StateInfo {
             current: Status::Ok,
