@@ -118,9 +118,17 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The largest certificate or CA bundle read (`ca_file`, the `tls_file` probe's `path`).
+pub const MAX_PEM_FILE_BYTES: u64 = 4 << 20;
+
 /// Reads a regular file as UTF-8 text, at most `limit` bytes. Never blocks on a FIFO or a
 /// device: the file is opened non-blocking and its type checked before anything is read.
 pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    String::from_utf8(read_bytes(path, limit)?).map_err(|_| ReadError::NotText)
+}
+
+/// [`read_text`] for any bytes.
+pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         // A FIFO opened for reading waits for a writer unless opened non-blocking; for a
@@ -160,7 +168,7 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { size: None, limit });
     }
-    String::from_utf8(bytes).map_err(|_| ReadError::NotText)
+    Ok(bytes)
 }
 
 /// Where a text has a bare CR (a line ending of classic Mac OS): (line, column), 1-based.

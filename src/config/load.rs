@@ -240,7 +240,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let files = check_files(&root, &base_dir, path, &mut problems);
     let parsed = parse_check_files(&files, &ctx, &mut problems);
     let (defs, _) = unique_ids(parsed, &mut problems);
-    let root_text = std::fs::read_to_string(path).unwrap_or_default();
+    let root_text = files::read_text(path, MAX_CONFIG_FILE_BYTES).unwrap_or_default();
     let docs = super::consoles::expand(defs, &root, path, &root_text, &mut problems);
     let ids: HashMap<String, (PathBuf, usize)> = docs
         .iter()

@@ -70,8 +70,9 @@ impl Probe for TlsFileProbe {
         Box::pin(async move {
             let path = resolve_path(ctx.base_dir, self.path.value());
             let shown = self.path.display();
-            let bytes = tokio::fs::read(&path)
-                .await
+            // A regular file of a sane size: a FIFO or a device is never waited on.
+            let limit = crate::config::files::MAX_PEM_FILE_BYTES;
+            let bytes = crate::config::files::read_bytes(&path, limit)
                 .map_err(|e| ProbeError::Failed(format!("cannot read {}: {e}", path.display())))?;
             let ders = CertificateDer::pem_slice_iter(&bytes)
                 .collect::<Result<Vec<_>, _>>()
