@@ -260,7 +260,8 @@ fn indent(s: &str) -> String {
 
 /// The `probe:` value of the check's document, as written (Null when it cannot be read).
 fn probe_as_written(file: &Path, id: &str) -> serde_json::Value {
-    let Ok(text) = std::fs::read_to_string(file) else {
+    let limit = crate::config::files::MAX_CONFIG_FILE_BYTES;
+    let Ok(text) = crate::config::files::read_text(file, limit) else {
         return serde_json::Value::Null;
     };
     crate::config::split_documents(&text)

@@ -1,4 +1,5 @@
 use crate::app::App;
+use crate::config::files::{MAX_CONFIG_FILE_BYTES, read_text};
 use crate::config::{Config, Diagnostic, SecretSource, placeholder};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -89,7 +90,8 @@ pub(crate) fn placeholder_warnings(root: &Path, config: Option<&Config>) -> Vec<
             };
             let path = config.base_dir.join(rel);
             // Only the placeholder is ever compared; a real secret is not printed or kept.
-            let is_placeholder = std::fs::read_to_string(&path)
+            // Read like the loader reads it: a FIFO or a device is never waited on.
+            let is_placeholder = read_text(&path, config.root.limits.max_file_bytes)
                 .is_ok_and(|text| text.trim() == placeholder::CHANGE_ME);
             if is_placeholder {
                 out.push(Diagnostic::new(
@@ -105,7 +107,7 @@ pub(crate) fn placeholder_warnings(root: &Path, config: Option<&Config>) -> Vec<
         }
     }
     for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let Ok(text) = read_text(&file, MAX_CONFIG_FILE_BYTES) else {
             continue;
         };
         for f in placeholder::scan(&text) {

@@ -2,6 +2,7 @@
 //! as a [`Diagnostic`] instead of stopping at the first.
 
 use super::diagnostic::Diagnostic;
+use super::files::{self, ConfigLimits, MAX_CONFIG_FILE_BYTES, MAX_RULE_FILE_BYTES};
 use super::interp::{InterpContext, with_context};
 use super::model::{AlertingPolicy, CheckDef, RootConfig, SecretSource};
 use super::types::Misfire;
@@ -108,6 +109,8 @@ struct RootPrelude {
     vars: BTreeMap<String, String>,
     #[serde(default)]
     secrets: BTreeMap<String, SecretSource>,
+    #[serde(default)]
+    limits: ConfigLimits,
 }
 
 /// Reads only the root config (for commands that need the store path and nothing else).
@@ -115,8 +118,7 @@ struct RootPrelude {
 pub fn load_root_only(
     path: &Path,
 ) -> Result<(RootConfig, PathBuf, Redactor, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![Diagnostic::new(path, 1, 1, format!("cannot read: {e}"))])?;
+    let text = files::read_config_file(path, MAX_CONFIG_FILE_BYTES).map_err(|d| vec![d])?;
     // `patrol.yaml` in the current folder has an empty parent: paths stay relative
     // ("checks/x.yaml", not "./checks/x.yaml") in messages.
     let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -164,7 +166,7 @@ fn read_secrets(
                 .map_err(|_| format!("secret `{name}`: environment variable {var} is not set")),
             SecretSource::File(p) => {
                 let full = base_dir.join(p);
-                std::fs::read_to_string(&full)
+                files::read_text(&full, prelude.limits.max_file_bytes)
                     .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
                     .map_err(|e| format!("secret `{name}`: cannot read {}: {e}", full.display()))
             }
@@ -186,6 +188,7 @@ fn read_secrets(
         secrets,
         unavailable,
         base_dir: base_dir.to_path_buf(),
+        max_file_bytes: prelude.limits.max_file_bytes,
     }
 }
 
@@ -238,7 +241,7 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let files = check_files(&root, &base_dir, path, &mut problems);
     let parsed = parse_check_files(&files, &ctx, &mut problems);
     let (defs, _) = unique_ids(parsed, &mut problems);
-    let root_text = std::fs::read_to_string(path).unwrap_or_default();
+    let root_text = files::read_text(path, MAX_CONFIG_FILE_BYTES).unwrap_or_default();
     let docs = super::consoles::expand(defs, &root, path, &root_text, &mut problems);
     let ids: HashMap<String, (PathBuf, usize)> = docs
         .iter()
@@ -295,7 +298,10 @@ fn check_files(
         } else {
             problems.push(Diagnostic::new(
                 path,
-                find_key_line(&std::fs::read_to_string(path).unwrap_or_default(), "checks"),
+                find_key_line(
+                    &files::read_text(path, MAX_CONFIG_FILE_BYTES).unwrap_or_default(),
+                    "checks",
+                ),
                 1,
                 format!("check path {} does not exist", full.display()),
             ));
@@ -313,10 +319,10 @@ fn parse_check_files(
 ) -> Vec<CheckDoc> {
     let mut parsed = Vec::new();
     for file in files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match files::read_config_file(file, MAX_CONFIG_FILE_BYTES) {
             Ok(t) => t,
-            Err(e) => {
-                problems.push(Diagnostic::new(file, 1, 1, format!("cannot read: {e}")));
+            Err(d) => {
+                problems.push(d);
                 continue;
             }
         };
@@ -561,7 +567,7 @@ fn resolve_rule(
         ));
     }
     // A block scalar (`rule: |`) starts on the line after its indicator.
-    let file_text = std::fs::read_to_string(file).unwrap_or_default();
+    let file_text = files::read_text(file, MAX_CONFIG_FILE_BYTES).unwrap_or_default();
     let indicator = file_text
         .lines()
         .nth((loc.line() as usize + offset).saturating_sub(1))
@@ -611,7 +617,7 @@ fn discover_rules(
             else {
                 continue;
             };
-            match std::fs::read_to_string(&path) {
+            match files::read_config_file(&path, MAX_RULE_FILE_BYTES) {
                 Ok(source) => {
                     if let Some(prev) = rules.get(&name).map(|r: &RuleSource| r.path.clone()) {
                         problems.push(Diagnostic::new(
@@ -624,7 +630,7 @@ fn discover_rules(
                     }
                     rules.insert(name.clone(), RuleSource { name, path, source });
                 }
-                Err(e) => problems.push(Diagnostic::new(&path, 1, 1, format!("cannot read: {e}"))),
+                Err(d) => problems.push(d),
             }
         }
     }

@@ -11,7 +11,9 @@
 //!   calls them.
 
 // Bottom: no `crate::` imports here.
+pub mod bounds;
 mod diagnostic;
+pub mod files;
 pub mod interp;
 pub mod placeholder;
 pub mod schedule_expr;

@@ -77,8 +77,9 @@ pub struct TcpProbe {
     #[serde(default)]
     pub ca_file: Option<Text>,
     /// Give up resolving, connecting and handshaking after this long. Default and maximum:
-    /// just under the check's timeout, so that the probe reports the timeout itself.
-    #[serde(default)]
+    /// just under the check's timeout, so that the probe reports the timeout itself. 10ms to
+    /// 24h.
+    #[serde(default, deserialize_with = "crate::config::bounds::probe_timeout_opt")]
     pub timeout: Option<Dur>,
 }
 

@@ -14,6 +14,7 @@ mod consoles;
 mod daemon;
 mod demo;
 mod email;
+mod faults;
 mod faults_web;
 mod hyperbdr_library;
 mod hyperbdr_probe;

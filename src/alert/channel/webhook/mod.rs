@@ -95,7 +95,9 @@ pub struct WebhookConfig {
     /// `webhook-*` signature headers cannot be set here.
     #[serde(default)]
     pub headers: BTreeMap<String, Text>,
-    /// Give up one delivery attempt after this long (it is then retried). Default: 10s.
+    /// Give up one delivery attempt after this long (it is then retried). Default: 10s;
+    /// 100ms to 1h.
+    #[serde(default, deserialize_with = "crate::config::bounds::call_timeout_opt")]
     pub timeout: Option<Dur>,
     /// A PEM file of CA certificates to trust INSTEAD OF the system's CA store, for an
     /// `https://` receiver with a private CA (like `curl --cacert`). A relative path resolves
