@@ -470,7 +470,16 @@ fn every_api_error_is_json_naming_the_field() {
     let auth = [("Authorization", auth.as_str())];
     let json_body = [("Content-Type", "application/json")];
 
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // (method, path, headers, body, expected status, field the error names)
+    type Case<'a> = (
+        &'a str,
+        String,
+        Vec<(&'a str, &'a str)>,
+        Vec<u8>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "GET",
             "/api/v1/checks/c/runs?per_page=abc".into(),
