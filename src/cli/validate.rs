@@ -17,6 +17,10 @@ pub fn validate(config: &Path, json: bool) -> anyhow::Result<u8> {
         ),
         Err(problems) => (0, 0, problems, placeholder_warnings(config, None)),
     };
+    // Warnings do not fail validation: placeholders left in place, and secrets too short or
+    // word-like to be masked safely.
+    let mut warnings = warnings;
+    warnings.extend(crate::config::weak_secrets(config));
     if json {
         let out = serde_json::json!({
             "ok": problems.is_empty(),
@@ -42,7 +46,7 @@ pub fn validate(config: &Path, json: bool) -> anyhow::Result<u8> {
         }
         if !warnings.is_empty() {
             println!(
-                "{} warning{}: placeholder values left in place (the checks that read them cannot work yet)",
+                "{} warning{} (placeholder values left in place, weak secrets): fix them before relying on the checks that read them",
                 warnings.len(),
                 plural(warnings.len())
             );

@@ -272,8 +272,8 @@ fn selected(
     problems: &mut Vec<Diagnostic>,
 ) -> Option<Vec<String>> {
     let at = |loc: Location| (loc.line() as usize + doc.offset, loc.column() as usize);
-    let text = super::files::read_text(&doc.file, super::files::MAX_CONFIG_FILE_BYTES)
-        .unwrap_or_default();
+    let text =
+        super::files::read_text(&doc.file, super::files::MAX_CONFIG_FILE_BYTES).unwrap_or_default();
     let mut bad = false;
     for (key, loc) in probe.moved_keys() {
         let (line, col) = at(loc);

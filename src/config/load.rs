@@ -213,6 +213,7 @@ fn check_root(root: &RootConfig, path: &Path, text: &str, problems: &mut Vec<Dia
             ));
         }
     }
+    check_web(root, path, text, problems);
     if root.concurrency == 0 {
         problems.push(Diagnostic::new(
             path,
@@ -748,6 +749,78 @@ fn looks_like_rule_name(s: &str) -> bool {
 }
 
 /// The line of the first `key:` in a text (for problems found after parsing).
+/// The web server's limits: none may be 0 (that would refuse every connection or close it
+/// before its first byte).
+fn check_web(root: &RootConfig, path: &Path, text: &str, problems: &mut Vec<Diagnostic>) {
+    let web = &root.web;
+    let mut bad = |key: &str, msg: String| {
+        problems.push(Diagnostic::new(path, find_key_line(text, key), 1, msg));
+    };
+    if web.max_connections == 0 {
+        bad(
+            "max_connections",
+            "web.max_connections must be at least 1".into(),
+        );
+    }
+    for (key, d) in [
+        ("header_timeout", web.header_timeout),
+        ("idle_timeout", web.idle_timeout),
+    ] {
+        if d.as_duration() < std::time::Duration::from_millis(100) {
+            bad(key, format!("web.{key} must be at least 100ms (it is {d})"));
+        }
+    }
+}
+
+/// Secrets that masking cannot protect well, as warnings at their line: values shorter than
+/// [`crate::redact::SHORT_SECRET`] characters, and plain words or numbers. Masking replaces
+/// every occurrence of a secret's value in every output, so a value like `unused` rewrites
+/// that word wherever it appears (and is easy to guess). Never shows the value itself.
+pub fn weak_secrets(path: &Path) -> Vec<Diagnostic> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let Ok(prelude) = serde_saphyr::from_str::<RootPrelude>(&text) else {
+        return Vec::new();
+    };
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    // Unreadable secrets are problems that loading reports already.
+    let mut unreadable = Vec::new();
+    let ctx = read_secrets(&prelude, base_dir, path, &text, &mut unreadable);
+    ctx.secrets
+        .iter()
+        .filter_map(|(name, value)| {
+            let chars = value.chars().count();
+            let why = if chars < 3 {
+                format!("is {chars} characters long and is not masked at all")
+            } else if chars < crate::redact::SHORT_SECRET {
+                format!(
+                    "is only {chars} characters long: masking rewrites that text wherever it appears"
+                )
+            } else if value.chars().all(|c| c.is_alphabetic())
+                || value.chars().all(|c| c.is_ascii_digit())
+            {
+                "is a plain word or number: masking rewrites it wherever it appears".to_string()
+            } else {
+                return None;
+            };
+            Some(Diagnostic::new(
+                path,
+                find_key_line(&text, name),
+                1,
+                format!(
+                    "secret `{name}` {why}; use at least {} characters that are not a \
+                     word (a placeholder like `x9-not-set-7Qz` in examples)",
+                    crate::redact::SHORT_SECRET
+                ),
+            ))
+        })
+        .collect()
+}
+
 pub(super) fn find_key_line(text: &str, key: &str) -> usize {
     let pat = format!("{key}:");
     text.lines()
@@ -759,6 +832,31 @@ pub(super) fn find_key_line(text: &str, key: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_and_word_like_secrets_are_warned_about_without_their_value() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("patrol.yaml");
+        std::fs::write(
+            &path,
+            "secrets:\n  s3:\n    value: unused\n  word:\n    value: changeme\n  \
+             good:\n    value: x9-unused-7Qz\n  tiny:\n    value: ab\n",
+        )
+        .expect("write");
+        let warnings = weak_secrets(&path);
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 3, "{text:?}");
+        assert!(
+            text[0].contains(":2:1: warning: secret `s3` is only 6 characters"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].contains("`tiny` is 2 characters long and is not masked"),
+            "{text:?}"
+        );
+        assert!(text[2].contains("`word` is a plain word"), "{text:?}");
+        assert!(text.iter().all(|t| !t.contains("changeme")), "{text:?}");
+    }
 
     #[test]
     fn typed_values_are_rejected_where_they_are_written() {

@@ -27,7 +27,7 @@ pub mod schema;
 
 pub use diagnostic::Diagnostic;
 pub(crate) use load::split_documents;
-pub use load::{Check, Config, Loaded, RuleRef, RuleSource, load, load_root_only};
+pub use load::{Check, Config, Loaded, RuleRef, RuleSource, load, load_root_only, weak_secrets};
 pub use model::*;
 pub use schedule_expr::ScheduleExpr;
 pub use types::{After, Dur, Json, Misfire, Text, TimeOfDay, Zone};

@@ -123,6 +123,20 @@ pub struct WebConfig {
     /// The status page reloads itself this often. Default: 30s; 1s to 1h.
     #[serde(default = "default_refresh", deserialize_with = "bounds::web_refresh")]
     pub refresh: Dur,
+    /// Most connections served at a time; a connection over it is closed at once. Whatever
+    /// this says, web connections take at most a quarter of the daemon's open-file limit
+    /// (which the daemon raises to its hard limit at start), so that checks always have files
+    /// and sockets left. At least 1. Default: 256.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A client must send a request's headers within this long, and a keep-alive connection
+    /// waiting for its next request is closed after it. Default: 10s.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Dur,
+    /// A connection that neither sends nor receives a byte for this long (a stalled request
+    /// body, a client that stopped reading the answer) is closed. Default: 60s.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Dur,
 }
 
 impl Default for WebConfig {
@@ -134,6 +148,9 @@ impl Default for WebConfig {
             pings_need_token: true,
             max_ping_body: default_ping_body(),
             refresh: default_refresh(),
+            max_connections: default_max_connections(),
+            header_timeout: default_header_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -146,6 +163,15 @@ fn default_ping_body() -> usize {
 }
 fn default_refresh() -> Dur {
     Dur::secs(30)
+}
+fn default_max_connections() -> usize {
+    256
+}
+fn default_header_timeout() -> Dur {
+    Dur::secs(10)
+}
+fn default_idle_timeout() -> Dur {
+    Dur::secs(60)
 }
 
 /// Where the daemon reports that it is alive: a healthchecks-style ping URL or another

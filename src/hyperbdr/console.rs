@@ -26,7 +26,7 @@ use std::time::Duration;
 
 /// One HyperBDR console: where it is, how patrol logs in, and how its answers are read.
 /// Every `hyperbdr` check and log collector names a console instead of repeating this.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleConfig {
     /// Base URL, `scheme://host[:port]` (e.g. `https://10.0.0.5:10443`); without a port the
@@ -77,6 +77,27 @@ pub struct ConsoleConfig {
     /// `hyperbdr-console-api@NAME` (login and one cheap call). Default: 1m.
     #[serde(default = "default_check_every")]
     pub check_every: Dur,
+}
+
+/// The password is never shown, not even a literal one (`patrol explain` prints probes).
+impl fmt::Debug for ConsoleConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsoleConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("scene", &self.scene)
+            .field("lang", &self.lang)
+            .field("timezone", &self.timezone)
+            .field("ca_file", &self.ca_file)
+            .field("insecure", &self.insecure)
+            .field("timeout", &self.timeout)
+            .field("page_size", &self.page_size)
+            .field("login_backoff", &self.login_backoff)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .field("check_every", &self.check_every)
+            .finish()
+    }
 }
 
 fn default_timeout() -> Dur {
@@ -191,10 +212,12 @@ impl ConsoleConfig {
             .port_or_known_default()
             .ok_or_else(|| format!("url {shown:?} names no port"))?;
         // `[::1]` in a URL is `::1` to a socket.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        // Host names are case-blind, but a placeholder (`CONSOLE`) is recognised as written.
+        let host = match crate::config::placeholder::url_host(raw) {
+            Some(written) if written.eq_ignore_ascii_case(host) => written.to_string(),
+            _ => host.to_string(),
+        };
         Ok((host, port))
     }
 
@@ -379,6 +402,14 @@ mod tests {
         assert_eq!(conn.name, "main");
         assert_eq!(conn.timeout, Duration::from_secs(10));
         assert_eq!(conn.login_backoff, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn debug_output_hides_even_a_literal_password() {
+        let c: ConsoleConfig =
+            serde_saphyr::from_str("url: https://c\nusername: ops\npassword: hunter2-literal\n")
+                .expect("console");
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

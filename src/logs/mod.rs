@@ -153,7 +153,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedactConfig {
-    /// Set to false to export the logs as they are. Default: true.
+    /// Set to false to export the logs as they are, except that the values of configured
+    /// secrets (`secrets:`) are always masked. Default: true.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Extra patterns; each match is replaced by `***`.

@@ -12,7 +12,9 @@
 //! | `access-key` | values of `access_key`, `access_key_id`, `accessKeyId`, `ak`, and AWS/Alibaba key ids (`AKIA…`, `ASIA…`, `LTAI…`) |
 //!
 //! Keys match case-insensitively, quoted or not, with `=` or `:` (`"password": "x"`,
-//! `password=x`, `Password: x`); the key stays, the value becomes `***`.
+//! `password=x`, `Password: x`); the key stays, the value becomes `***`. With
+//! `redact.enabled: false` only `configured-secret` stays: patrol's own secrets never leave
+//! in a bundle.
 
 use super::{LogsError, RedactConfig};
 use crate::redact::{MASK, Redactor};
@@ -28,6 +30,8 @@ struct Rule {
 /// The redaction of one export.
 pub struct LogRedactor {
     rules: Vec<Rule>,
+    /// False with `redact.enabled: false`: only configured secrets are masked.
+    enabled: bool,
 }
 
 const KEY_TAIL: &str = r#"["']?\s*[:=]\s*["']?"#;
@@ -82,9 +86,6 @@ impl LogRedactor {
     /// The rules in force: none when redaction is off.
     pub fn new(cfg: &RedactConfig, secrets: &Redactor) -> Result<LogRedactor, LogsError> {
         let mut rules = Vec::new();
-        if !cfg.enabled {
-            return Ok(LogRedactor { rules });
-        }
         let values = secrets.values();
         if !values.is_empty() {
             let alt: Vec<String> = values.iter().map(|v| regex::escape(v)).collect();
@@ -93,6 +94,12 @@ impl LogRedactor {
             rules.push(Rule {
                 name: "configured-secret".into(),
                 regex,
+            });
+        }
+        if !cfg.enabled {
+            return Ok(LogRedactor {
+                rules,
+                enabled: false,
             });
         }
         for (name, re) in built_in() {
@@ -111,12 +118,15 @@ impl LogRedactor {
                 regex,
             });
         }
-        Ok(LogRedactor { rules })
+        Ok(LogRedactor {
+            rules,
+            enabled: true,
+        })
     }
 
-    /// Redaction is turned off.
+    /// Redaction is turned off (configured secrets are masked all the same).
     pub fn is_off(&self) -> bool {
-        self.rules.is_empty()
+        !self.enabled
     }
 
     /// `content` with every match masked, and how many masks each rule made.

@@ -1,5 +1,12 @@
 //! One check → one verdict: the probe (with timeout and retries), then the rule (or the
 //! probe's own verdict), secrets masked. Nothing is stored here.
+//!
+//! Masking: everything that leaves the probe and the rule — the summary, every metric name,
+//! every fact (keys and values), the observation (every string and key) and the probe's
+//! state — passes through the configuration's one [`crate::redact::Redactor`] here, before
+//! anything is cut to size, stored, logged, rendered or sent. Probes that keep only part of a
+//! text mask before they cut (they get the redactor in their context); a rule's `print` and
+//! `debug` output is masked by the rule engine as it is logged.
 
 use super::inputs::RunInputs;
 use crate::app::App;
@@ -52,7 +59,12 @@ pub async fn run_check(
         duration_ms: clock.elapsed().as_millis() as u64,
         status: verdict.status,
         summary: redactor.text(&verdict.summary),
-        metrics: verdict.metrics,
+        // A perfdata label or a rule's metric name is text like any other.
+        metrics: verdict
+            .metrics
+            .iter()
+            .map(|(k, v)| (redactor.text(k), *v))
+            .collect(),
         facts: verdict
             .facts
             .iter()
@@ -63,7 +75,7 @@ pub async fn run_check(
     };
     RunOutcome {
         record,
-        probe_state,
+        probe_state: probe_state.map(|s| redactor.json(&s)),
     }
 }
 
@@ -79,6 +91,7 @@ async fn attempt(
         state: &inputs.probe_state,
         // `patrol.yaml` in the current folder has an empty parent; "" is no folder to run in.
         base_dir: crate::config::files::dir_or_dot(&app.config.base_dir),
+        redactor: &app.config.redactor,
     };
     let probe = check.def.probe.as_probe();
     let output = match tokio::time::timeout(timeout, probe.run(&ctx)).await {

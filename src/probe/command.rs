@@ -35,6 +35,7 @@
 use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
 use crate::config::{Dur, Text};
 use crate::leftovers::RunMarker;
+use crate::redact::Redactor;
 use crate::status::{Status, Verdict};
 use futures::future::BoxFuture;
 use nix::sys::signal::{Signal, killpg};
@@ -192,14 +193,22 @@ struct Capture {
     tail: Vec<u8>,
     total: usize,
     tail_cap: usize,
+    /// Kept beyond `tail_cap` (the longest secret), so that a secret the cap cuts through
+    /// is still recognised and masked before the tail is cut to size.
+    slack: usize,
 }
 
 impl Capture {
-    fn new(tail_cap: usize) -> Capture {
+    fn new(tail_cap: usize, slack: usize) -> Capture {
         Capture {
             tail_cap,
+            slack,
             ..Capture::default()
         }
+    }
+
+    fn keep(&self) -> usize {
+        self.tail_cap.saturating_add(self.slack)
     }
 
     fn push(&mut self, chunk: &[u8]) {
@@ -208,8 +217,8 @@ impl Capture {
         self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
         self.tail.extend_from_slice(chunk);
         // Trim in batches so that a chatty program costs amortised O(1) per byte.
-        if self.tail.len() > self.tail_cap.saturating_mul(2).max(8192) {
-            let cut = self.tail.len() - self.tail_cap;
+        if self.tail.len() > self.keep().saturating_mul(2).max(8192) {
+            let cut = self.tail.len() - self.keep();
             self.tail.drain(..cut);
         }
     }
@@ -219,10 +228,22 @@ impl Capture {
         (self.total <= PARSE_CAP).then_some(&self.head[..])
     }
 
-    fn tail_text(&self) -> String {
-        let start = self.tail.len().saturating_sub(self.tail_cap);
+    /// The beginning of the output as text, secrets masked (also one cut by the parse cap).
+    fn head_text(&self, redactor: &Redactor) -> String {
+        let text = String::from_utf8_lossy(&self.head);
+        if self.total > self.head.len() {
+            redactor.cut_end(&text)
+        } else {
+            redactor.text(&text)
+        }
+    }
+
+    /// The last `tail_cap` bytes of the output as text: masked first, then cut.
+    fn tail_text(&self, redactor: &Redactor) -> String {
+        let start = self.tail.len().saturating_sub(self.keep());
         let mut bytes = &self.tail[start..];
-        if start > 0 {
+        let cut = self.total > bytes.len();
+        if cut {
             // Do not begin with the rest of a UTF-8 character that was cut.
             while let Some((&b, rest)) = bytes.split_first() {
                 if b & 0xC0 != 0x80 {
@@ -231,7 +252,13 @@ impl Capture {
                 bytes = rest;
             }
         }
-        String::from_utf8_lossy(bytes).into_owned()
+        let text = String::from_utf8_lossy(bytes);
+        let masked = if cut {
+            redactor.cut_start(&text)
+        } else {
+            redactor.text(&text)
+        };
+        redactor.tail(&masked, self.tail_cap).0
     }
 }
 
@@ -309,8 +336,9 @@ impl CommandProbe {
             marker,
         };
 
-        let out = Arc::new(Mutex::new(Capture::new(self.max_output_bytes)));
-        let err = Arc::new(Mutex::new(Capture::new(self.max_output_bytes)));
+        let slack = ctx.redactor.longest();
+        let out = Arc::new(Mutex::new(Capture::new(self.max_output_bytes, slack)));
+        let err = Arc::new(Mutex::new(Capture::new(self.max_output_bytes, slack)));
         let mut pumps = Vec::new();
         if let Some(s) = child.stdout.take() {
             pumps.push(tokio::spawn(pump(s, out.clone())));
@@ -353,9 +381,12 @@ impl CommandProbe {
             .whole()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
             .unwrap_or(serde_json::Value::Null);
+        // Everything below is cut to size: mask first (labels of performance data too).
+        let redactor = ctx.redactor;
+        let stdout_tail = out.tail_text(redactor);
+        let stderr_tail = err.tail_text(redactor);
         let plugin = (self.nagios && timed_out.is_none()).then(|| {
-            let text = String::from_utf8_lossy(&out.head);
-            let mut p = parse_plugin_output(&text);
+            let mut p = parse_plugin_output(&out.head_text(redactor));
             truncate_utf8(&mut p.long_output, self.max_output_bytes);
             let status = match exit_code {
                 Some(c @ 0..=3) => Status::from_exit_code(c),
@@ -371,8 +402,8 @@ impl CommandProbe {
             "signal": signal,
             "timed_out": timed_out.is_some(),
             "duration_ms": duration_ms,
-            "stdout_tail": out.tail_text(),
-            "stderr_tail": err.tail_text(),
+            "stdout_tail": stdout_tail,
+            "stderr_tail": stderr_tail,
             "json": json_value,
             "nagios": plugin.as_ref().map(|(status, p)| json!({
                 "status": status.as_str(),
@@ -416,7 +447,7 @@ impl CommandProbe {
                 Status::Critical
             };
             let mut summary = describe_end(exit_code, signal);
-            let detail = last_line(&err.tail_text()).or_else(|| last_line(&out.tail_text()));
+            let detail = last_line(&stderr_tail).or_else(|| last_line(&stdout_tail));
             if let (Status::Critical, Some(line)) = (status, detail) {
                 summary = format!("{summary}: {line}");
             }
@@ -690,15 +721,32 @@ mod tests {
 
     #[test]
     fn capture_keeps_head_and_tail() {
-        let mut c = Capture::new(4);
+        let mut c = Capture::new(4, 0);
         for _ in 0..10_000 {
             c.push(b"abcdef");
         }
         c.push("éabc".as_bytes());
         // the cut é is dropped, not shown as a replacement character
-        assert_eq!(c.tail_text(), "abc");
+        assert_eq!(c.tail_text(&Redactor::default()), "abc");
         assert_eq!(c.total, 60_005);
         assert!(c.whole().is_some());
         assert!(c.head.starts_with(b"abcdefabc"));
+    }
+
+    #[test]
+    fn a_secret_the_tail_cap_cuts_through_is_masked() {
+        let secret = "nv7f3a9cQ-2kLp8Z";
+        let r = Redactor::new([secret.to_string()]);
+        let mut c = Capture::new(9, r.longest());
+        c.push(b"lots of output before\n");
+        c.push(format!("token {secret}").as_bytes());
+        // The last 9 bytes were part of the secret: masked before the cut.
+        assert_eq!(c.tail_text(&r), "token ***");
+        let mut c = Capture::new(9, r.longest());
+        for _ in 0..2000 {
+            c.push(format!("{secret}\n").as_bytes());
+        }
+        let tail = c.tail_text(&r);
+        assert!(!tail.contains("2kLp8Z") && !tail.contains("nv7f"), "{tail}");
     }
 }

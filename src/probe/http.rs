@@ -234,7 +234,7 @@ impl Probe for HttpProbe {
                 // The handshake may have failed after the certificate was seen.
                 seen.cert = peer_cert.get().and_then(|d| CertSummary::from_der(&d).ok());
             }
-            Ok(self.output(seen, elapsed))
+            Ok(self.output(seen, elapsed, ctx.redactor))
         })
     }
 }
@@ -378,13 +378,22 @@ impl HttpProbe {
         seen
     }
 
-    fn output(&self, seen: Seen, elapsed: Duration) -> ProbeOutput {
+    fn output(
+        &self,
+        seen: Seen,
+        elapsed: Duration,
+        redactor: &crate::redact::Redactor,
+    ) -> ProbeOutput {
         let now = chrono::Utc::now();
         let url = self.url.display();
         let expect: &[StatusRange] = self.expect_status.as_deref().unwrap_or(&DEFAULT_EXPECT);
         let status_ok = seen.status != 0 && expect.iter().any(|r| r.contains(seen.status));
-        let (body, body_is_json) =
+        let (mut body, body_is_json) =
             parse_body(&seen.body, seen.content_type.as_deref(), seen.truncated);
+        // A body cut at `max_body_bytes` may end inside a secret: mask that piece too.
+        if let (Value::String(text), true) = (&mut body, seen.truncated) {
+            *text = redactor.cut_end(text);
+        }
         let response_time_ms = millis(elapsed);
         let tls = seen.cert.as_ref().map(|c| Value::Object(c.peer_json(now)));
         let observation = json!({

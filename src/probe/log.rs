@@ -210,6 +210,8 @@ struct Scan<'a> {
     by_pattern: Vec<u64>,
     last_lines: VecDeque<MatchedLine>,
     lines_scanned: u64,
+    /// Masks a matched line before it is cut to [`MAX_TEXT`].
+    redactor: &'a crate::redact::Redactor,
 }
 
 impl Scan<'_> {
@@ -231,8 +233,16 @@ impl Scan<'_> {
             self.by_pattern[i] += 1;
         }
         if self.max_lines > 0 {
-            let mut text = String::from_utf8_lossy(&line[..line.len().min(MAX_TEXT)]).into_owned();
-            if line.len() > MAX_TEXT {
+            // Masked before it is cut, so a cut never leaves part of a secret.
+            let longer = line.len() > MAX_TEXT * 4;
+            let raw = String::from_utf8_lossy(&line[..line.len().min(MAX_TEXT * 4)]);
+            let masked = if longer {
+                self.redactor.cut_end(&raw)
+            } else {
+                self.redactor.text(&raw)
+            };
+            let (mut text, cut) = self.redactor.head(&masked, MAX_TEXT);
+            if cut || longer {
                 text.push('…');
             }
             if self.last_lines.len() == self.max_lines {
@@ -535,11 +545,13 @@ impl Probe for LogProbe {
         Box::pin(async move {
             let probe = self.clone();
             let base_dir = ctx.base_dir.to_path_buf();
+            let redactor = ctx.redactor.clone();
             let prev = previous_state(ctx.state);
             // Stop reading well before the runner's timeout; the rest follows next run.
             let deadline = Instant::now() + ctx.timeout.mul_f64(0.7);
-            let work =
-                tokio::task::spawn_blocking(move || probe.scan(&base_dir, prev.as_ref(), deadline));
+            let work = tokio::task::spawn_blocking(move || {
+                probe.scan(&base_dir, prev.as_ref(), deadline, &redactor)
+            });
             match tokio::time::timeout(ctx.timeout.mul_f64(0.9), work).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => Err(ProbeError::Failed(format!("internal error: {e}"))),
@@ -557,6 +569,7 @@ impl LogProbe {
         base_dir: &Path,
         prev: Option<&BTreeMap<String, FileState>>,
         deadline: Instant,
+        redactor: &crate::redact::Redactor,
     ) -> Result<ProbeOutput, ProbeError> {
         if self.paths.is_empty() {
             return Err(ProbeError::Config("`paths` is empty".into()));
@@ -580,6 +593,7 @@ impl LogProbe {
             by_pattern: vec![0; names.len()],
             last_lines: VecDeque::new(),
             lines_scanned: 0,
+            redactor,
         };
         let mut budget = READ_CAP;
         let mut files = Vec::new();
@@ -690,6 +704,7 @@ mod tests {
             by_pattern: vec![0],
             last_lines: VecDeque::new(),
             lines_scanned: 0,
+            redactor: &crate::redact::Redactor::default(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         // 12 bytes: one whole line and part of the next
@@ -727,6 +742,7 @@ mod tests {
             by_pattern: vec![0],
             last_lines: VecDeque::new(),
             lines_scanned: 0,
+            redactor: &crate::redact::Redactor::default(),
         };
         let mut budget = READ_CAP;
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -37,6 +37,10 @@ pub struct ProbeContext<'a> {
     /// Relative paths in the probe's configuration resolve against this folder
     /// (the folder of the root `patrol.yaml`).
     pub base_dir: &'a Path,
+    /// Masks the configured secrets. A probe that keeps only part of a text (the end of an
+    /// output, the first bytes of a body) masks with it *before* cutting, so that a cut never
+    /// leaves a piece of a secret that the runner could no longer recognise.
+    pub redactor: &'a crate::redact::Redactor,
 }
 
 /// The outcome of one successful probe run.

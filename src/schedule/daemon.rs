@@ -96,6 +96,11 @@ pub(super) async fn run(
     opts: DaemonOptions,
     mut control: DaemonControl,
 ) -> Result<(), DaemonError> {
+    match crate::service::raise_open_file_limit() {
+        Ok(Some((from, to))) => tracing::info!(from, to, "open-file limit raised"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     // Absolute, so that reloads, the file watcher and relative paths in the configuration do
     // not depend on the working directory.
     let config_path = std::path::absolute(&opts.config_path).unwrap_or(opts.config_path.clone());

@@ -25,6 +25,26 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::Id;
 
+/// Raises the soft limit of open files to the hard limit, so that connections, probes and
+/// the store do not run out of descriptors at the distribution's small default (often 1024).
+/// Returns the limits before and after when it changed anything.
+pub fn raise_open_file_limit() -> Result<Option<(u64, u64)>, nix::Error> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft >= hard {
+        return Ok(None);
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    Ok(Some((soft, hard)))
+}
+
+/// The soft limit of open files now (1024 when it cannot be read).
+pub fn open_file_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024)
+}
+
 /// Due checks started together, waiting for all of them to finish.
 #[derive(Debug)]
 struct Cycle {

@@ -2,13 +2,14 @@
 
 use super::auth::{error, require_token};
 use super::pages::store_error;
+use super::reject::{Path, Query};
 use super::view::{self, Filter};
 use super::{RunReply, Shared};
 use crate::alert::mute::Silence;
 use crate::config::Dur;
 use crate::store::{OutboxFilter, OutboxState, Trigger};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -217,21 +218,22 @@ pub(crate) struct NewSilence {
 pub(crate) async fn add_silence(
     State(s): State<Shared>,
     headers: HeaderMap,
-    body: Result<Json<NewSilence>, axum::extract::rejection::JsonRejection>,
+    body: Result<super::reject::Json<NewSilence>, Response>,
 ) -> Response {
     let app = s.app();
     if let Err(r) = require_token(&app.config.root.web, &headers) {
         return r.into_response();
     }
-    let Json(n) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    let n = match body {
+        Ok(super::reject::Json(n)) => n,
+        Err(e) => return e,
     };
     if n.check.is_some() == n.tag.is_some() {
         return error(StatusCode::BAD_REQUEST, "give exactly one of check or tag");
     }
+    // The id as written of a per-console check silences every console's instance.
     if let Some(c) = &n.check
-        && app.config.check(c).is_none()
+        && app.config.instances(c).is_empty()
     {
         return not_found(&format!("no check {c}"));
     }

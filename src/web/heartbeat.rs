@@ -3,13 +3,13 @@
 //! [`crate::probe::heartbeat`].
 
 use super::auth::{error, require_token};
+use super::reject::{Body, Path};
 use super::{RunReply, Shared};
 use crate::app::App;
 use crate::probe::ProbeSpec;
 use crate::probe::heartbeat::{HeartbeatProbe, HeartbeatState, PingKind};
 use crate::store::Trigger;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -30,8 +30,12 @@ pub(crate) async fn ping(
     State(s): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Body, Response>,
 ) -> Response {
+    let Body(body) = match body {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
     receive(s, headers, id, PingKind::Success, None, body).await
 }
 
@@ -39,8 +43,12 @@ pub(crate) async fn ping_what(
     State(s): State<Shared>,
     headers: HeaderMap,
     Path((id, what)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Body, Response>,
 ) -> Response {
+    let Body(body) = match body {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
     let (kind, code) = match what.as_str() {
         "start" => (PingKind::Start, None),
         "fail" => (PingKind::Fail, None),
@@ -58,20 +66,17 @@ pub(crate) async fn ping_what(
     receive(s, headers, id, kind, code, body).await
 }
 
-/// The body as text, cut at `max` bytes (on a character boundary); None when empty.
-fn body_text(body: &[u8], max: usize) -> Option<String> {
+/// The body as text, secrets masked, then cut at `max` bytes (on a character boundary), so
+/// that the cut never leaves part of a secret; None when empty.
+fn body_text(body: &[u8], max: usize, redactor: &crate::redact::Redactor) -> Option<String> {
     if body.is_empty() {
         return None;
     }
     let text = String::from_utf8_lossy(body);
-    if text.len() <= max {
-        return Some(text.into_owned());
+    match redactor.head(&text, max) {
+        (text, false) => Some(text),
+        (text, true) => Some(format!("{text}\n[… cut at {max} bytes]")),
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(format!("{}\n[… cut at {max} bytes]", &text[..end]))
 }
 
 async fn receive(
@@ -80,7 +85,7 @@ async fn receive(
     id: String,
     kind: PingKind,
     exit_code: Option<i32>,
-    body: Bytes,
+    body: axum::body::Bytes,
 ) -> Response {
     let app = s.app();
     let cfg = &app.config.root.web;
@@ -94,7 +99,7 @@ async fn receive(
     }
     let at = Utc::now();
     // Job output may carry secrets like any other output: masked before it is stored.
-    let output = body_text(&body, cfg.max_ping_body).map(|b| app.config.redactor.text(&b));
+    let output = body_text(&body, cfg.max_ping_body, &app.config.redactor);
     let key = id.clone();
     let stored = s
         .blocking(move |store| {

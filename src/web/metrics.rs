@@ -69,7 +69,12 @@ impl Out {
     }
 }
 
-fn render(app: &App, store: &Store, stats: &super::SchedulerStats) -> Result<String, StoreError> {
+fn render(
+    app: &App,
+    store: &Store,
+    stats: &super::SchedulerStats,
+    conns: &super::ConnStats,
+) -> Result<String, StoreError> {
     let since = stats.started_at;
     let states: BTreeMap<String, crate::store::CheckState> = store
         .check_states()?
@@ -259,6 +264,35 @@ fn render(app: &App, store: &Store, stats: &super::SchedulerStats) -> Result<Str
         &[],
         secs(stats.last_tick()),
     );
+    for (name, kind, help, value) in [
+        (
+            "patrol_web_connections_open",
+            "gauge",
+            "Connections the web server holds now.",
+            &conns.open,
+        ),
+        (
+            "patrol_web_connections_max",
+            "gauge",
+            "The most connections the web server holds (web.max_connections, at most a quarter of the open-file limit).",
+            &conns.max,
+        ),
+        (
+            "patrol_web_connections_refused_total",
+            "counter",
+            "Connections closed at once because the web server held its maximum.",
+            &conns.refused,
+        ),
+        (
+            "patrol_web_connections_timed_out_total",
+            "counter",
+            "Connections closed because headers did not arrive in web.header_timeout or nothing moved for web.idle_timeout.",
+            &conns.timed_out,
+        ),
+    ] {
+        o.family(name, kind, help);
+        o.sample(name, &[], value.load(Ordering::Relaxed).to_string());
+    }
     o.family(
         "patrol_checks_configured",
         "gauge",
@@ -297,7 +331,11 @@ fn render(app: &App, store: &Store, stats: &super::SchedulerStats) -> Result<Str
 pub(crate) async fn metrics(State(s): State<Shared>) -> Response {
     let app = s.app();
     let stats = s.stats.clone();
-    match s.blocking(move |store| render(&app, store, &stats)).await {
+    let conns = s.conns.clone();
+    match s
+        .blocking(move |store| render(&app, store, &stats, &conns))
+        .await
+    {
         Ok(Ok(text)) => (
             [(
                 header::CONTENT_TYPE,

@@ -18,7 +18,11 @@ mod chart;
 pub mod heartbeat;
 mod metrics;
 mod pages;
+mod reject;
+mod serve;
 mod view;
+
+pub use serve::ConnStats;
 
 use crate::app::App;
 use crate::store::{Store, Trigger};
@@ -28,6 +32,9 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// The largest request body taken (a ping's output, a silence).
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The daemon's answer to a [`RunRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +108,8 @@ pub(crate) struct Shared {
     stats: Arc<SchedulerStats>,
     /// Wakes the heartbeat evaluator after a ping.
     pinged: Arc<tokio::sync::Notify>,
+    /// The web server's connection figures.
+    conns: Arc<ConnStats>,
 }
 
 impl Shared {
@@ -163,6 +172,7 @@ pub async fn start(
         runs,
         stats,
         pinged: Arc::new(tokio::sync::Notify::new()),
+        conns: Arc::new(ConnStats::default()),
     };
     let mut tasks = vec![tokio::spawn(heartbeat::evaluate_loop(shared.clone()))];
     let cfg = shared.app().config.root.web.clone();
@@ -183,19 +193,31 @@ pub async fn start(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| cfg.listen.clone());
-    tracing::info!(address = %addr, "web server listening (status page, API, metrics, pings)");
+    let open_files = crate::service::open_file_limit();
+    let limits = serve::Limits {
+        max_connections: serve::effective_cap(cfg.max_connections, open_files),
+        header_timeout: cfg.header_timeout.as_duration(),
+        idle_timeout: cfg.idle_timeout.as_duration(),
+    };
+    if limits.max_connections < cfg.max_connections {
+        tracing::warn!(
+            max_connections = cfg.max_connections,
+            open_file_limit = open_files,
+            using = limits.max_connections,
+            "web.max_connections lowered to a quarter of the open-file limit, so that checks keep the rest"
+        );
+    }
+    tracing::info!(
+        address = %addr,
+        max_connections = limits.max_connections,
+        "web server listening (status page, API, metrics, pings)"
+    );
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let conns = shared.conns.clone();
     let app = router(shared);
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!("web server stopped: {e}");
-        }
-    }));
+    tasks.push(tokio::spawn(serve::serve(
+        listener, app, limits, conns, stop_rx,
+    )));
     WebServer {
         stop: Some(stop_tx),
         tasks,
@@ -215,19 +237,22 @@ pub fn serve(listener: tokio::net::TcpListener, app: Arc<App>, store: Arc<Store>
         runs,
         stats: Arc::new(SchedulerStats::default()),
         pinged: Arc::new(tokio::sync::Notify::new()),
+        conns: Arc::new(ConnStats::default()),
+    };
+    // The same limits as the daemon's server (header and idle timeouts, connection cap).
+    let cfg = shared.app().config.root.web.clone();
+    let limits = serve::Limits {
+        max_connections: serve::effective_cap(
+            cfg.max_connections,
+            crate::service::open_file_limit(),
+        ),
+        header_timeout: cfg.header_timeout.as_duration(),
+        idle_timeout: cfg.idle_timeout.as_duration(),
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let conns = shared.conns.clone();
     let app = router(shared);
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!("web server stopped: {e}");
-        }
-    });
+    let task = tokio::spawn(serve::serve(listener, app, limits, conns, stop_rx));
     WebServer {
         stop: Some(stop_tx),
         tasks: vec![task],
@@ -260,6 +285,8 @@ fn router(shared: Shared) -> Router {
             "/ping/{id}/{what}",
             get(heartbeat::ping_what).post(heartbeat::ping_what),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .fallback(reject::not_found)
+        .method_not_allowed_fallback(reject::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }

@@ -2,13 +2,14 @@
 
 use super::assets;
 use super::chart;
+use super::reject::{Path, Query};
 use super::view::{self, Filter};
 use super::{Shared, auth};
 use crate::alert::present;
 use crate::app::App;
 use crate::probe::ProbeSpec;
 use crate::store::{OutboxFilter, Store, StoreError};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};

@@ -465,13 +465,26 @@ probe:
     wait_for("the console's firing", LONG, || {
         !firings_of("console").is_empty()
     });
+    // Every alert of the console names the check it holds, from the first one on: the backup
+    // job depends on it, bad or not (yet).
+    let counts_backup = |e: &serde_json::Value| {
+        e["suppressed_dependents"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "backup-job"))
+    };
+    assert!(counts_backup(&firings_of("console")[0]));
     std::fs::write(dir.path().join("bad"), "").expect("flag");
+    wait_for("the backup job's bad run", LONG, || {
+        let out = common::patrol(&config, &["status", "--json"]);
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r["check_id"] == "backup-job" && r["status"] == "critical")
+    });
     wait_for("a console reminder counting the backup job", LONG, || {
-        firings_of("console").iter().any(|e| {
-            e["suppressed_dependents"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == "backup-job"))
-        })
+        firings_of("console")
+            .iter()
+            .any(|e| e["type"] == "reminder" && counts_backup(e))
     });
     assert!(
         firings_of("backup-job").is_empty(),

@@ -9,14 +9,13 @@
 //! - a console that writes every time on its own clock (`TimeStyle::Console`) gives the same
 //!   verdicts: a host 5x past its RPO is CRITICAL.
 //!
-//! The configurations name the console the per-check way (`url`, `username`, `password`,
-//! `console_timezone` in each probe). When patrol.yaml gains `consoles:`, [`console_keys`] and
-//! the `patrol.yaml` writers are the places to switch (`consoles: {main: {...}}` and
-//! `console: main` in the checks).
+//! The configurations define the console once in patrol.yaml ([`console_block`]: `consoles:
+//! {main: {...}}`); the checks name it (`console: main`) or name none (all consoles). Each runs
+//! as `ID@main`, beside the derived parents `hyperbdr-console-reachable@main` and
+//! `hyperbdr-console-api@main`, which log in through the same session.
 
 use crate::common;
 use crate::sim;
-
 
 use patrol::hyperbdr::client::{Connection, ConsoleClient, ConsoleError};
 use serde_json::{Value, json};
@@ -56,13 +55,27 @@ fn locking_sim(scenario: &str) -> sim::Sim {
     })
 }
 
-/// The probe keys that name the console (per check, until `consoles:` exists).
-fn console_keys(zone: Option<&str>) -> String {
-    let mut s = "    url: ${var:hyperbdr_url}\n    username: ops\n    password: ${secret:hyperbdr_password}\n".to_string();
+/// The console the checks use.
+const CONSOLE: &str = "main";
+
+/// The derived parent that logs in (login and one cheap call) for [`CONSOLE`].
+const API_PARENT: &str = "hyperbdr-console-api@main";
+
+/// `consoles:` of patrol.yaml: the console [`CONSOLE`] at `url`, its times read in `zone`
+/// (UTC, the default, when `None`), with the default 15 min login back-off.
+fn console_block(url: &str, zone: Option<&str>) -> String {
+    let mut s = format!(
+        "consoles:\n  {CONSOLE}:\n    url: {url}\n    username: ops\n    password: \"${{secret:hyperbdr_password}}\"\n    login_backoff: 15m\n"
+    );
     if let Some(z) = zone {
-        s.push_str(&format!("    console_timezone: {z}\n"));
+        s.push_str(&format!("    timezone: {z}\n"));
     }
     s
+}
+
+/// The instance of check `id` for [`CONSOLE`].
+fn at_console(id: &str) -> String {
+    format!("{id}@{CONSOLE}")
 }
 
 /// The library (checks/hyperbdr, rules/) against `url`, as hyperbdr_library.rs writes it;
@@ -76,9 +89,7 @@ timezone: Asia/Shanghai
 concurrency: 8
 checks: ["{checks}"]
 rules: ["{rules}"]
-vars:
-  hyperbdr_url: {url}
-  hyperbdr_username: ops
+{consoles}vars:
   hyperbdr_console_host: 127.0.0.3
   hyperbdr_object_storage_host: 127.0.0.3
   hyperbdr_gateway_host: 127.0.0.3
@@ -96,13 +107,15 @@ secrets:
         checks = repo().join("checks/hyperbdr").display(),
         rules = repo().join("rules").display(),
         logs = logs.display(),
+        consoles = console_block(url, Some("Asia/Shanghai")),
     );
     let path = dir.join("patrol.yaml");
     std::fs::write(&path, text).unwrap();
     path
 }
 
-/// The enabled checks of the library that talk to the console (`hyperbdr` probe).
+/// The enabled checks of the library that talk to the console (`hyperbdr` probe), as their
+/// instances for [`CONSOLE`] (`ID@main`).
 fn library_api_checks() -> Vec<String> {
     let mut ids = Vec::new();
     for f in std::fs::read_dir(repo().join("checks/hyperbdr")).unwrap() {
@@ -112,12 +125,28 @@ fn library_api_checks() -> Vec<String> {
                 continue;
             }
             if let Some(id) = doc.lines().find_map(|l| l.strip_prefix("id: ")) {
-                ids.push(id.trim().to_string());
+                ids.push(at_console(id.trim()));
             }
         }
     }
     ids.sort();
     ids
+}
+
+/// The derived parent's run when the login is refused: CRITICAL (it raises the console's one
+/// alert), with the same login guard message as its checks; returns (refused at, not retrying
+/// before).
+fn parent_refused(r: &Value) -> (String, String) {
+    let s = summary(r);
+    assert_eq!(r["check_id"], API_PARENT, "{r}");
+    assert_eq!(r["status"], "critical", "{r}");
+    let fails = "): the API fails: ";
+    let error = s.find(fails).map(|i| &s[i + fails.len()..]);
+    assert!(s.starts_with(&format!("console {CONSOLE} (")), "{s}");
+    let error = error.unwrap_or_else(|| panic!("{s}"));
+    // The error the checks' probe reports, checked the same way.
+    let as_check = format!("hyperbdr probe failed: {error}");
+    refused(&json!({"status": "unknown", "summary": as_check}))
 }
 
 /// `patrol run --json ARGS` with `password` → check id → run record.
@@ -207,8 +236,21 @@ fn a_wrong_password_is_tried_once_per_backoff_across_run_all_and_the_next_run() 
             .unwrap_or_else(|| panic!("{id} did not run: {runs:?}"));
         times.insert(id.clone(), refused(r));
     }
+    // The derived parent logged in through the same guard: the same refusal, no other login.
+    let parent = runs
+        .get(API_PARENT)
+        .unwrap_or_else(|| panic!("{API_PARENT} did not run: {runs:?}"));
+    let refusal = parent_refused(parent);
+    assert!(
+        times.values().all(|t| t == &refusal),
+        "{refusal:?} {times:?}"
+    );
     // The summaries as the operator reads them.
-    for id in ["hyperbdr-rpo-delay", "hyperbdr-failed-tasks"] {
+    for id in [
+        "hyperbdr-rpo-delay@main",
+        "hyperbdr-failed-tasks@main",
+        API_PARENT,
+    ] {
         println!("{id}: {}", summary(&runs[id]));
     }
 
@@ -219,6 +261,7 @@ fn a_wrong_password_is_tried_once_per_backoff_across_run_all_and_the_next_run() 
     for id in &api {
         assert_eq!(refused(&runs[id]), times[id], "{id}");
     }
+    assert_eq!(parent_refused(&runs[API_PARENT]), refusal);
     // It is kept next to the store, readable by patrol's user only, without the password.
     let guard = dir.path().join("patrol.login-guard.json");
     let text = std::fs::read_to_string(&guard).expect("guard file");
@@ -231,30 +274,27 @@ fn a_wrong_password_is_tried_once_per_backoff_across_run_all_and_the_next_run() 
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 
-    // The corrected password is another configuration: tried at once, and it works.
-    let runs = run(
-        &cfg,
-        PASSWORD,
-        &api.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    // The corrected password is another configuration: tried at once, and it works, for the
+    // checks and their parent.
+    let with_parent: Vec<&str> = api.iter().map(String::as_str).chain([API_PARENT]).collect();
+    let runs = run(&cfg, PASSWORD, &with_parent);
     let st = s.stats();
     assert_eq!(
         (st.logins_failed, st.logins_ok, st.locked),
         (1, 1, false),
         "{st:?}"
     );
-    for id in &api {
-        assert_eq!(runs[id]["status"], "ok", "{id}: {}", runs[id]);
+    for id in &with_parent {
+        assert_eq!(runs[*id]["status"], "ok", "{id}: {}", runs[*id]);
     }
 }
 
-/// Checks of the `hyperbdr` probe that run every second.
+/// Checks of the `hyperbdr` probe on [`CONSOLE`] that run every second.
 fn every_second_checks(n: usize) -> String {
     (0..n)
         .map(|i| {
             format!(
-                "id: hb-{i}\nschedule: every 1s\ntimeout: 10s\nprobe:\n  hyperbdr:\n{keys}    fetch:\n      hosts: /api/v2/getHosts\n",
-                keys = console_keys(None)
+                "id: hb-{i}\nschedule: every 1s\ntimeout: 10s\nprobe:\n  hyperbdr:\n    console: {CONSOLE}\n    fetch:\n      hosts: /api/v2/getHosts\n"
             )
         })
         .collect::<Vec<_>>()
@@ -291,8 +331,9 @@ fn a_wrong_password_is_tried_once_across_daemon_cycles() {
             (
                 "patrol.yaml",
                 &format!(
-                    "store: {{ path: patrol.db }}\nconcurrency: 8\nvars:\n  hyperbdr_url: {}\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n",
-                    s.url()
+                    "store: {{ path: patrol.db }}\nconcurrency: 8\n{}secrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n",
+                    // The derived parents every second too, so they run every cycle.
+                    console_block(&s.url(), None) + "    check_every: 1s\n"
                 ),
             ),
             ("checks/hb.yaml", &every_second_checks(6)),
@@ -313,19 +354,27 @@ fn a_wrong_password_is_tried_once_across_daemon_cycles() {
             .expect("start patrol daemon"),
     );
 
-    // At least four cycles of the six checks.
+    // At least four cycles of the six checks (the derived parents' runs come on top).
     let db = dir.path().join("patrol.db");
     let end = Instant::now() + Duration::from_secs(90);
     let runs = loop {
         let n = patrol::store::Store::open_read_only(&db)
-            .and_then(|st| st.count_runs(None))
+            .map(|st| {
+                (0..6)
+                    .map(|i| {
+                        st.count_runs(Some(&at_console(&format!("hb-{i}"))))
+                            .unwrap_or(0)
+                    })
+                    .min()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0);
-        if n >= 24 {
+        if n >= 4 {
             break n;
         }
         assert!(
             Instant::now() < end,
-            "only {n} runs; log:\n{}",
+            "only {n} cycles; log:\n{}",
             std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -334,14 +383,22 @@ fn a_wrong_password_is_tried_once_across_daemon_cycles() {
     assert_eq!(
         (st.logins_failed, st.logins_ok, st.locked),
         (1, 0, false),
-        "{runs} runs: {st:?}"
+        "{runs} cycles: {st:?}"
     );
     let store = patrol::store::Store::open_read_only(&db).unwrap();
+    let mut refusals = Vec::new();
     for i in 0..6 {
-        let last = store.recent_runs(&format!("hb-{i}"), 1).unwrap();
+        let last = store
+            .recent_runs(&at_console(&format!("hb-{i}")), 1)
+            .unwrap();
         let r = serde_json::to_value(&last[0]).unwrap();
-        refused(&r);
+        refusals.push(refused(&r));
     }
+    // The derived parent, which logs in too, ran every cycle on the same refusal.
+    assert!(store.count_runs(Some(API_PARENT)).unwrap() >= 4);
+    let last = store.recent_runs(API_PARENT, 1).unwrap();
+    refusals.push(parent_refused(&serde_json::to_value(&last[0]).unwrap()));
+    assert!(refusals.iter().all(|t| t == &refusals[0]), "{refusals:?}");
     drop(daemon);
     assert_eq!(s.stats().logins_failed, 1);
 }
@@ -527,7 +584,8 @@ fn a_token_dying_during_a_library_run_costs_one_login() {
 
 // ------------------------------------------------------------------ the console's clock
 
-/// hyperbdr-rpo-delay as the library has it, the console named with `zone`.
+/// hyperbdr-rpo-delay as the library has it, on the console [`CONSOLE`] whose times are in
+/// `zone`.
 fn rpo_config(dir: &Path, url: &str, zone: Option<&str>) -> PathBuf {
     common::write_tree(
         dir,
@@ -535,15 +593,15 @@ fn rpo_config(dir: &Path, url: &str, zone: Option<&str>) -> PathBuf {
             (
                 "patrol.yaml",
                 &format!(
-                    "store: {{ path: patrol.db }}\nchecks: [checks]\nrules: [\"{}\"]\nvars:\n  hyperbdr_url: {url}\nsecrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n",
-                    repo().join("rules").display()
+                    "store: {{ path: patrol.db }}\nchecks: [checks]\nrules: [\"{}\"]\n{}secrets:\n  hyperbdr_password: {{ env: HYPERBDR_PASSWORD }}\n",
+                    repo().join("rules").display(),
+                    console_block(url, zone),
                 ),
             ),
             (
                 "checks/rpo.yaml",
                 &format!(
-                    "id: hyperbdr-rpo-delay\nschedule: every 1h\ntimeout: 30s\nprobe:\n  hyperbdr:\n{}    fetch:\n      hosts: /api/v2/getHosts\nrule: hyperbdr-rpo-delay\nparams: {{ warn_factor: 2, critical_factor: 4, critical_hours: 24 }}\n",
-                    console_keys(zone)
+                    "id: hyperbdr-rpo-delay\nschedule: every 1h\ntimeout: 30s\nprobe:\n  hyperbdr:\n    console: {CONSOLE}\n    fetch:\n      hosts: /api/v2/getHosts\nrule: hyperbdr-rpo-delay\nparams: {{ warn_factor: 2, critical_factor: 4, critical_hours: 24 }}\n"
                 ),
             ),
         ],
@@ -561,7 +619,7 @@ fn a_host_five_times_past_its_rpo_is_critical_on_the_console_clock_and_in_utc() 
     });
     let dir = tempfile::tempdir().unwrap();
     let cfg = rpo_config(dir.path(), &s.url(), Some("Asia/Shanghai"));
-    let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay"]).remove("hyperbdr-rpo-delay");
+    let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay@main"]).remove("hyperbdr-rpo-delay@main");
     let r = r.unwrap();
     assert_eq!(r["status"], "critical", "{r}");
     assert!(
@@ -581,7 +639,7 @@ fn a_host_five_times_past_its_rpo_is_critical_on_the_console_clock_and_in_utc() 
     );
     assert_eq!(
         obs["console"],
-        json!({"name": "", "url": s.url(), "scene": "dr", "timezone": "Asia/Shanghai",
+        json!({"name": CONSOLE, "url": s.url(), "scene": "dr", "timezone": "Asia/Shanghai",
                "max_clock_skew_seconds": 300})
     );
     let h = obs["hosts"]["hosts"].as_array().unwrap();
@@ -593,8 +651,8 @@ fn a_host_five_times_past_its_rpo_is_critical_on_the_console_clock_and_in_utc() 
     // Never OK: UNKNOWN naming the field, the value and the zone.
     let dir = tempfile::tempdir().unwrap();
     let cfg = rpo_config(dir.path(), &s.url(), None);
-    let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay"])
-        .remove("hyperbdr-rpo-delay")
+    let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay@main"])
+        .remove("hyperbdr-rpo-delay@main")
         .unwrap();
     assert_eq!(r["status"], "unknown", "{r}");
     let m = summary(&r);
@@ -606,8 +664,8 @@ fn a_host_five_times_past_its_rpo_is_critical_on_the_console_clock_and_in_utc() 
 
     // A console sending UTC: the same verdict.
     s.set_times(sim::TimeStyle::Utc);
-    let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay"])
-        .remove("hyperbdr-rpo-delay")
+    let r = run(&cfg, PASSWORD, &["hyperbdr-rpo-delay@main"])
+        .remove("hyperbdr-rpo-delay@main")
         .unwrap();
     assert_eq!(r["status"], "critical", "{r}");
     assert!(

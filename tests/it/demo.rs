@@ -4,7 +4,6 @@
 //! library as soon as the password is in its secret file; `validate` warns about the
 //! placeholders left in place, at file:line:col, without failing.
 
-
 use crate::common::{free_port, patrol, stderr, stdout, write_tree};
 use patrol::hyperbdr::sim;
 use serde_json::Value;

@@ -186,6 +186,7 @@ async fn http_secret_in_the_url_reaches_the_server_but_not_the_observation() {
         timeout: Duration::from_secs(20),
         state: &state,
         base_dir: Path::new("."),
+        redactor: &patrol::redact::Redactor::default(),
     };
     let out = probe.as_probe().run(&ctx).await.unwrap();
     assert_eq!(

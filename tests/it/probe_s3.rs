@@ -570,7 +570,7 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
 
     let mut covered = BTreeSet::new();
     for n in 1..=3 {
-        let (code, run, stdout) = patrol_run(dir.path(), "dir-restore", "unused");
+        let (code, run, stdout) = patrol_run(dir.path(), "dir-restore", "not-set-9Zq4");
         assert_eq!(code, 0, "run {n}: {stdout}");
         assert_eq!(run["observation"]["manifest_format"], "json");
         covered.extend(item_paths(&run));
@@ -593,7 +593,7 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
     bad[0] ^= 1;
     std::fs::write(backup.join("db/b.dump"), &bad).unwrap();
     std::fs::remove_file(backup.join("c.tar")).unwrap();
-    let (code, run, stdout) = patrol_run(dir.path(), "dir-restore", "unused");
+    let (code, run, stdout) = patrol_run(dir.path(), "dir-restore", "not-set-9Zq4");
     assert_eq!(code, 2, "{stdout}");
     let summary = run["summary"].as_str().unwrap();
     assert!(
@@ -604,7 +604,7 @@ async fn sample_restore_from_a_folder_with_a_json_manifest() {
 
     // Run 5 restores d and e, and rechecks b and c: a truncated d is a size mismatch.
     std::fs::write(backup.join("d.tar"), &item(3)[..10]).unwrap();
-    let (code, run, _) = patrol_run(dir.path(), "dir-restore", "unused");
+    let (code, run, _) = patrol_run(dir.path(), "dir-restore", "not-set-9Zq4");
     assert_eq!(code, 2);
     let statuses: Vec<(String, String)> = run["observation"]["items"]
         .as_array()

@@ -60,11 +60,12 @@ pub fn build_channels(config: &Config) -> (HashMap<String, Arc<dyn Channel>>, Ve
     let mut problems = Vec::new();
     for (name, cfg) in &config.root.channels {
         let built: Result<Arc<dyn Channel>, String> = match cfg {
+            // Anything a channel quotes from its receiver is masked with every secret.
             ChannelConfig::Email(c) => EmailChannel::new(name, c, &defaults)
-                .map(|c| Arc::new(c) as Arc<dyn Channel>)
+                .map(|c| Arc::new(c.masking(&config.redactor)) as Arc<dyn Channel>)
                 .map_err(|e| e.to_string()),
             ChannelConfig::Webhook(c) => WebhookChannel::new_in(name, c, &config.base_dir)
-                .map(|c| Arc::new(c) as Arc<dyn Channel>)
+                .map(|c| Arc::new(c.masking(&config.redactor)) as Arc<dyn Channel>)
                 .map_err(|e| e.to_string()),
         };
         match built {

@@ -25,6 +25,7 @@ pub async fn run_probe(
         timeout,
         state,
         base_dir,
+        redactor: &patrol::redact::Redactor::default(),
     };
     spec(yaml).as_probe().run(&ctx).await
 }

@@ -333,6 +333,12 @@ impl EmailChannel {
         })
     }
 
+    /// Masks `secrets` too (every configured secret) in anything quoted from the server.
+    pub fn masking(mut self, secrets: &Redactor) -> Self {
+        self.redactor = self.redactor.merged(secrets);
+        self
+    }
+
     /// The MIME message that `send` delivers for these events, with what it was rendered
     /// from (for previews and tests).
     pub fn message(&self, events: &[AlertEvent]) -> Result<(Message, Rendered), DeliveryError> {

@@ -85,11 +85,17 @@ impl WebhookChannel {
         }
     }
 
-    /// The first bytes of an answer, as text, with secrets masked.
+    /// The first bytes of an answer, as text: secrets masked in the whole answer first (a
+    /// receiver may echo the URL path or a header), then cut, so no cut leaves part of one.
     fn quote(&self, answer: &[u8]) -> String {
-        let head = &answer[..answer.len().min(QUOTE_BYTES)];
-        let text = String::from_utf8_lossy(head);
-        self.redactor.text(text.trim()).replace(['\r', '\n'], " ")
+        let text = String::from_utf8_lossy(answer);
+        let masked = if answer.len() >= MAX_ANSWER_BYTES {
+            self.redactor.cut_end(&text)
+        } else {
+            self.redactor.text(&text)
+        };
+        let (quoted, _) = self.redactor.head(masked.trim(), QUOTE_BYTES);
+        quoted.trim().replace(['\r', '\n'], " ")
     }
 
     /// DingTalk, WeCom and Feishu answer HTTP 200 with an error code in the body.

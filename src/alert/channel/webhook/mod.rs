@@ -365,6 +365,13 @@ impl WebhookChannel {
         })
     }
 
+    /// Masks `secrets` too (every configured secret) in anything quoted from the receiver:
+    /// a receiver may echo a URL path or a header that holds one.
+    pub fn masking(mut self, secrets: &Redactor) -> Self {
+        self.redactor = self.redactor.merged(secrets);
+        self
+    }
+
     pub fn format(&self) -> WebhookFormat {
         self.format
     }
