@@ -847,7 +847,7 @@ mod tests {
         let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(warnings.len(), 3, "{text:?}");
         assert!(
-            text[0].contains(":2:1: warning: secret `s3` is only 6 characters"),
+            text[0].contains(":2:1: secret `s3` is only 6 characters"),
             "{text:?}"
         );
         assert!(

@@ -6,7 +6,7 @@
 //! Used three ways: by `patrol demo` (a console with planted faults, in-process), by the
 //! runnable example `examples/hyperbdr-sim`, and in-process by the tests:
 //!
-//! ```ignore
+//! ```text
 //! use patrol::hyperbdr::sim;
 //! let s = sim::Sim::spawn(sim::SimOptions { listen: "127.0.0.1:0".into(), ..Default::default() })?;
 //! s.set_scenario("bucket-92");
