@@ -20,6 +20,9 @@ pub const MARKER_VAR: &str = "PATROL_RUN_MARKER";
 /// How many times the process table is searched for leftovers: a process may fork while it
 /// is being killed, and its child shows up in the next search.
 const SWEEPS: usize = 10;
+/// The pause after a sweep that killed something, growing with each sweep (5 ms, 10 ms ...:
+/// at most about a quarter of a second in all).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// A unique marker for one program run.
 #[derive(Debug, Clone)]
@@ -55,18 +58,21 @@ impl RunMarker {
             // ESRCH (nobody left in the group) is the normal case after a clean exit.
             let _ = killpg(pgid, Signal::SIGKILL);
         }
-        let mut found = 0;
-        for _ in 0..SWEEPS {
+        let mut killed = std::collections::HashSet::new();
+        for sweep in 0..SWEEPS {
             let marked = self.processes();
             if marked.is_empty() {
                 break;
             }
             for pid in &marked {
                 let _ = kill(*pid, Signal::SIGKILL);
+                killed.insert(*pid);
             }
-            found += marked.len();
+            // A killed process keeps its environment readable until it has finished dying:
+            // give it a moment before looking again (only when something was left).
+            std::thread::sleep(SETTLE * (sweep as u32 + 1));
         }
-        found
+        killed.len()
     }
 
     /// The live processes (of this user: others cannot be read) carrying the marker.
