@@ -26,9 +26,16 @@ impl App {
             mut config,
             mut problems,
         } = config::load(path)?;
-        let engine = Arc::new(
-            RuleEngine::new(&config.root.rule_limits).with_redactor(config.redactor.clone()),
-        );
+        // Rules' `print` output is masked like everything else that leaves a run.
+        let engine = Arc::new(RuleEngine::with_redactor(
+            &config.root.rule_limits,
+            config.redactor.clone(),
+        ));
+        // A refused console login is remembered next to the store, so the next `patrol run`
+        // does not try the same credentials again before the back-off ends.
+        crate::hyperbdr::session::set_guard_file(Some(crate::hyperbdr::session::guard_file_for(
+            &config.store_path(),
+        )));
 
         // Every rule file is compiled, used or not, so `validate` reports all syntax errors.
         let mut named: HashMap<String, Arc<CompiledRule>> = HashMap::new();

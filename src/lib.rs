@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod error_text;
 pub mod hyperbdr;
+pub mod leftovers;
 pub mod logs;
 pub mod manifest;
 pub mod pipeline;

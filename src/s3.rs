@@ -52,8 +52,8 @@ pub struct S3Connection {
     #[serde(default)]
     pub ca_file: Option<Text>,
     /// Give up one request (connect, TLS, response and body) after this long. Default and
-    /// maximum: just under the check's timeout.
-    #[serde(default)]
+    /// maximum: just under the check's timeout. 10ms to 24h.
+    #[serde(default, deserialize_with = "crate::config::bounds::probe_timeout_opt")]
     pub timeout: Option<Dur>,
 }
 

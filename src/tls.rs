@@ -209,9 +209,11 @@ pub struct ClientTls {
 
 /// Reads every certificate of a PEM bundle.
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsError::CaRead {
+    // A regular file of a sane size: a FIFO or a device is never waited on or read whole.
+    let limit = crate::config::files::MAX_PEM_FILE_BYTES;
+    let bytes = crate::config::files::read_bytes(path, limit).map_err(|e| TlsError::CaRead {
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::other(e.to_string()),
     })?;
     let content = |problem: String| TlsError::CaContent {
         path: path.to_path_buf(),

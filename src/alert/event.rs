@@ -57,6 +57,9 @@ pub struct CheckInfo {
     pub schedule: String,
     /// IANA zone of the schedule; times are shown in it and in UTC.
     pub timezone: String,
+    /// The HyperBDR console the check runs against (`consoles:` in patrol.yaml), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
 }
 
 /// The state of the check when the alert was decided.

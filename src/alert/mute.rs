@@ -11,12 +11,22 @@ impl Silence {
     /// Whether the silence covers the check (by id or tag) at `at`.
     pub fn matches(&self, check_id: &str, tags: &[String], at: DateTime<Utc>) -> bool {
         let target = match (&self.check, &self.tag) {
-            (Some(c), _) => c == check_id,
+            (Some(c), _) => names_check(c, check_id),
             (None, Some(t)) => tags.iter().any(|x| x == t),
             (None, None) => false,
         };
         target && self.starts_at <= at && at < self.ends_at
     }
+}
+
+/// Whether `name` (a silence's or window's check) names `check_id`: the id itself, or the
+/// id as written in the check file of a per-console check (`hyperbdr-rpo-delay` names
+/// `hyperbdr-rpo-delay@main`).
+pub fn names_check(name: &str, check_id: &str) -> bool {
+    name == check_id
+        || check_id
+            .split_once('@')
+            .is_some_and(|(base, _)| base == name)
 }
 
 fn weekday_matches(days: &[Weekday], d: chrono::Weekday) -> bool {
@@ -76,7 +86,7 @@ pub fn hold_for(
 ) -> Option<Hold> {
     for w in windows {
         let applies = (w.checks.is_empty() && w.tags.is_empty())
-            || w.checks.iter().any(|c| c == check_id)
+            || w.checks.iter().any(|c| names_check(c, check_id))
             || w.tags.iter().any(|t| tags.contains(t));
         if applies && window_open(w, default_zone, at) {
             return Some(Hold::Maintenance(w.name.clone()));
@@ -92,6 +102,21 @@ pub fn hold_for(
 mod tests {
     use super::*;
     use crate::config::Dur;
+
+    #[test]
+    fn a_base_id_names_every_console_instance() {
+        assert!(names_check("hyperbdr-rpo-delay", "hyperbdr-rpo-delay"));
+        assert!(names_check("hyperbdr-rpo-delay", "hyperbdr-rpo-delay@main"));
+        assert!(names_check(
+            "hyperbdr-rpo-delay@main",
+            "hyperbdr-rpo-delay@main"
+        ));
+        assert!(!names_check(
+            "hyperbdr-rpo-delay@main",
+            "hyperbdr-rpo-delay@site-b"
+        ));
+        assert!(!names_check("hyperbdr-rpo", "hyperbdr-rpo-delay@main"));
+    }
 
     fn window(days: Vec<Weekday>, start: &str, hours: u64, zone: &str) -> MaintenanceWindow {
         MaintenanceWindow {

@@ -214,6 +214,16 @@ pub fn tag(e: &AlertEvent) -> String {
     }
 }
 
+/// The row that names the HyperBDR console a check runs against (`Console`, `main`), for
+/// the lines that describe the check; none for a check without a console.
+pub fn console_row(e: &AlertEvent) -> Option<(&'static str, String)> {
+    e.check
+        .console
+        .as_ref()
+        .filter(|c| !c.is_empty())
+        .map(|c| ("Console", c.clone()))
+}
+
 /// A person's reading of one event, the same in every channel.
 #[derive(Debug, Clone)]
 pub struct View<'a> {
@@ -349,6 +359,7 @@ mod tests {
                 tags: vec![],
                 schedule: "every 5m".into(),
                 timezone: "Asia/Shanghai".into(),
+                console: None,
             },
             state: StateInfo {
                 current,
@@ -476,5 +487,15 @@ mod tests {
         let v = View::new(&test, z);
         assert_eq!(v.status, "TEST (no check is affected)");
         assert!(v.state.is_empty());
+    }
+
+    #[test]
+    fn a_console_check_names_its_console() {
+        let mut e = event(MessageKind::Firing, Status::Critical, None);
+        assert_eq!(console_row(&e), None);
+        e.check.console = Some("site-a".into());
+        assert_eq!(console_row(&e), Some(("Console", "site-a".to_string())));
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["check"]["console"], "site-a");
     }
 }

@@ -80,9 +80,23 @@ pub fn explain(config: &Path, a: ExplainArgs) -> anyhow::Result<u8> {
         let lines: Vec<String> = p.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("{}", lines.join("\n"))
     })?;
-    let Some(check) = app.config.check(&a.check).cloned() else {
+    // The id as written of a check that runs on one console names that console's instance.
+    let found = app.config.instances(&a.check);
+    let only = match found.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    };
+    let Some(check) = only else {
         for p in &problems {
             eprintln!("{p}");
+        }
+        if found.len() > 1 {
+            let ids: Vec<&str> = found.iter().map(|c| c.id.as_str()).collect();
+            anyhow::bail!(
+                "{:?} runs on several consoles: name one of {}",
+                a.check,
+                ids.join(", ")
+            );
         }
         let known: Vec<&str> = app.config.checks.iter().map(|c| c.id.as_str()).collect();
         anyhow::bail!(
@@ -143,7 +157,7 @@ pub fn explain(config: &Path, a: ExplainArgs) -> anyhow::Result<u8> {
         params: redactor.json(&check.def.params.value),
         alerting: check.alerting.clone(),
         depends_on: check.depends_on.clone(),
-        probe: redactor.json(&probe_as_written(&check.file, &check.id)),
+        probe: redactor.json(&probe_as_written(&check.file, &check.base_id)),
         probe_resolved: redactor.text(&format!("{:#?}", check.def.probe)),
         last_run,
     };
@@ -246,7 +260,8 @@ fn indent(s: &str) -> String {
 
 /// The `probe:` value of the check's document, as written (Null when it cannot be read).
 fn probe_as_written(file: &Path, id: &str) -> serde_json::Value {
-    let Ok(text) = std::fs::read_to_string(file) else {
+    let limit = crate::config::files::MAX_CONFIG_FILE_BYTES;
+    let Ok(text) = crate::config::files::read_text(file, limit) else {
         return serde_json::Value::Null;
     };
     crate::config::split_documents(&text)

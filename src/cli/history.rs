@@ -4,7 +4,15 @@ use std::path::Path;
 /// `patrol history CHECK`: recent runs, newest first.
 pub fn history(config: &Path, check: &str, limit: usize, json: bool) -> anyhow::Result<u8> {
     let (root, store) = super::output::root_and_store(config, false)?;
-    let runs = store.recent_runs(check, u32::try_from(limit).unwrap_or(u32::MAX))?;
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    let mut runs = store.recent_runs(check, limit)?;
+    // With one console, the id as written in the check file names its only instance.
+    if runs.is_empty()
+        && !check.contains('@')
+        && let [console] = root.consoles.keys().collect::<Vec<_>>().as_slice()
+    {
+        runs = store.recent_runs(&format!("{check}@{console}"), limit)?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(0);

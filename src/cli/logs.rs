@@ -222,12 +222,28 @@ fn sources(path: &Path, json: bool) -> anyhow::Result<u8> {
                 logs::CollectorSpec::Ssh(s) => {
                     format!("{} on {}", s.paths.join(", "), s.hosts.join(", "))
                 }
-                logs::CollectorSpec::Hyperbdr(h) => format!(
-                    "{} {:?} {}",
-                    h.url.display(),
-                    h.resource_type,
-                    h.resource_id
-                ),
+                logs::CollectorSpec::Hyperbdr(h) => {
+                    let console = match &h.console {
+                        Some(n) => n.value.clone(),
+                        None => config
+                            .root
+                            .consoles
+                            .keys()
+                            .next()
+                            .cloned()
+                            .unwrap_or_default(),
+                    };
+                    let url = config
+                        .root
+                        .consoles
+                        .get(&console)
+                        .map(|c| c.url.display().to_string())
+                        .unwrap_or_default();
+                    format!(
+                        "console {console} ({url}) {:?} {}",
+                        h.resource_type, h.resource_id
+                    )
+                }
                 logs::CollectorSpec::Command(c) => c.file_name(),
             };
             rows.push(vec![name.clone(), c.kind().to_string(), what]);

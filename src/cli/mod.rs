@@ -4,6 +4,7 @@
 mod alert;
 mod alerts;
 mod completions;
+mod demo;
 mod explain;
 mod history;
 mod init;
@@ -69,11 +70,14 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// The latest state of every check, from the store.
+    /// The latest state of every check, from the store, grouped by HyperBDR console.
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Only the checks of this HyperBDR console (a name under `consoles:`).
+        #[arg(long)]
+        console: Option<String>,
     },
     /// The recent runs of one check, newest first.
     History {
@@ -130,6 +134,9 @@ pub enum Command {
     /// Write a starter configuration (patrol.yaml, the shipped checks and rules, a channel
     /// example) into a folder; it validates and runs as written.
     Init(init::InitArgs),
+    /// Try patrol without a console: a simulated HyperBDR console with planted faults, the
+    /// HyperBDR library run against it once (the table), then the status page until Ctrl-C.
+    Demo(demo::DemoArgs),
     /// Schedules: when an expression fires (local and UTC, DST cases annotated).
     Schedule {
         #[command(subcommand)]
@@ -177,7 +184,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             .await?;
             Ok(0)
         }
-        Command::Status { json } => status::status(&cli.config, json),
+        Command::Status { json, console } => status::status(&cli.config, json, console.as_deref()),
         Command::History { check, limit, json } => {
             history::history(&cli.config, &check, limit, json)
         }
@@ -192,6 +199,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(args) => report::report(&cli.config, args).await,
         Command::Logs { command } => logs::logs(&cli.config, command).await,
         Command::Init(args) => init::init(args),
+        Command::Demo(args) => demo::demo(args).await,
         Command::Schedule { command } => schedule::schedule(&cli.config, command),
         Command::Explain(args) => explain::explain(&cli.config, args),
         Command::Completions { shell } => completions::completions(shell),

@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 /// `patrol rule test [PATH...]`: runs rule fixtures like a test runner; exit 1 on any failure.
 pub fn rule_test(config: &Path, paths: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
     // Without a usable patrol.yaml, fixtures still run with the default limits.
-    let (limits, default_paths, redactor) = match load_root_only(config) {
+    let (limits, redactor, default_paths) = match load_root_only(config) {
         Ok((root, base_dir, redactor, _)) => (
             root.rule_limits.clone(),
-            root.rules.iter().map(|r| base_dir.join(r)).collect(),
             redactor,
+            root.rules.iter().map(|r| base_dir.join(r)).collect(),
         ),
         Err(_) => (
             RuleLimits::default(),
-            vec![PathBuf::from("rules")],
             Default::default(),
+            vec![PathBuf::from("rules")],
         ),
     };
     let paths = if paths.is_empty() {
@@ -22,7 +22,7 @@ pub fn rule_test(config: &Path, paths: Vec<PathBuf>, json: bool) -> anyhow::Resu
     } else {
         paths
     };
-    let engine = RuleEngine::new(&limits).with_redactor(redactor);
+    let engine = RuleEngine::with_redactor(&limits, redactor);
     let report = run_fixtures(&paths, &engine);
     if json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);

@@ -1,6 +1,6 @@
 use super::output::{duration_ms, one_line, table};
 use crate::app::App;
-use crate::config::Check;
+use crate::config::{Check, Diagnostic};
 use crate::pipeline::{self, Alerting};
 use crate::status::Status;
 use crate::store::{RunRecord, Store, Trigger};
@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Check ids to run.
+    /// Check ids to run. The id of a check that runs per HyperBDR console (`ID` of
+    /// `ID@CONSOLE`) runs every console's instance.
     pub checks: Vec<String>,
     /// Run the checks with this tag (repeatable).
     #[arg(long)]
@@ -53,6 +54,19 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
     if selected.is_empty() {
         anyhow::bail!("no check matches");
     }
+    run_checks(&app, &problems, &selected, args.json, args.verbose).await
+}
+
+/// Runs `selected` now (a try-out: recorded, no alert policy), prints the table (or JSON)
+/// and returns the exit code of the worst status; configuration problems count as UNKNOWN.
+/// `patrol run` and `patrol demo` both end here.
+pub(super) async fn run_checks(
+    app: &App,
+    problems: &[Diagnostic],
+    selected: &[Arc<Check>],
+    json: bool,
+    verbose: bool,
+) -> anyhow::Result<u8> {
     let store_path = app.config.store_path();
     let store = Store::open(&store_path)
         .with_context(|| format!("opening the store {}", store_path.display()))?;
@@ -61,7 +75,6 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
     let results: Vec<(usize, anyhow::Result<RunRecord>)> =
         futures::stream::iter(selected.iter().enumerate())
             .map(|(i, check)| {
-                let app = &app;
                 let store = &store;
                 async move {
                     // A try-out: recorded, but no alert policy and no notifications.
@@ -108,7 +121,7 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
         }
     }
 
-    if args.json {
+    if json {
         let out: Vec<serde_json::Value> = records
             .iter()
             .map(|(c, r)| {
@@ -131,7 +144,7 @@ pub async fn run(config: &Path, args: RunArgs) -> anyhow::Result<u8> {
             })
             .collect();
         print!("{}", table(&["CHECK", "STATUS", "TIME", "SUMMARY"], &rows));
-        if args.verbose {
+        if verbose {
             for (c, r) in &records {
                 println!("\n== {} ({}) — {}", c.id, c.name, r.status);
                 println!("summary: {}", r.summary);
@@ -156,9 +169,14 @@ fn select(app: &App, args: &RunArgs) -> anyhow::Result<Vec<Arc<Check>>> {
     let mut out: Vec<Arc<Check>> = Vec::new();
     let mut missing = Vec::new();
     for id in &args.checks {
-        match app.config.check(id) {
-            Some(c) => out.push(c.clone()),
-            None => missing.push(id.as_str()),
+        let found = app.config.instances(id);
+        if found.is_empty() {
+            missing.push(id.as_str());
+        }
+        for c in found {
+            if !out.iter().any(|o| o.id == c.id) {
+                out.push(c.clone());
+            }
         }
     }
     if !missing.is_empty() {

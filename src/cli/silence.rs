@@ -54,7 +54,7 @@ pub fn silence(config: &Path, cmd: SilenceCommand) -> anyhow::Result<u8> {
         SilenceCommand::Add(a) => {
             if let Some(id) = &a.check {
                 let known = App::load(config)
-                    .map(|(app, _)| app.config.check(id).is_some())
+                    .map(|(app, _)| !app.config.instances(id).is_empty())
                     .unwrap_or(false);
                 if !known {
                     anyhow::bail!("unknown check {id} (see `patrol status`)");

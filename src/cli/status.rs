@@ -9,6 +9,9 @@ use std::path::Path;
 struct Row {
     check_id: String,
     name: String,
+    /// The HyperBDR console the check runs against (only for such checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console: Option<String>,
     /// None: never run.
     status: Option<Status>,
     since: Option<chrono::DateTime<chrono::Utc>>,
@@ -22,9 +25,23 @@ struct Row {
     enabled: bool,
 }
 
-/// `patrol status`: the latest state of every check, worst first.
-pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
+/// `patrol status`: the latest state of every check, grouped by console (checks without
+/// one first), worst first in each group; `console` keeps one console's checks only.
+pub fn status(config: &Path, json: bool, console: Option<&str>) -> anyhow::Result<u8> {
     let (root, store) = super::output::root_and_store(config, false)?;
+    if let Some(name) = console
+        && !root.consoles.contains_key(name)
+    {
+        let known: Vec<&str> = root.consoles.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "no console `{name}` ({})",
+            if known.is_empty() {
+                "patrol.yaml defines no console".to_string()
+            } else {
+                format!("defined: {}", known.join(", "))
+            }
+        );
+    }
     let states = store.check_states()?;
     // The configuration adds names and the checks that never ran; problems are `validate`'s.
     let checks = App::load(config)
@@ -36,6 +53,11 @@ pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
         let c = checks.iter().find(|c| c.id == s.check_id);
         rows.push(Row {
             check_id: s.check_id.clone(),
+            // A check no longer configured still names its console in its id.
+            console: match c {
+                Some(c) => c.console.clone(),
+                None => s.check_id.split_once('@').map(|(_, c)| c.to_string()),
+            },
             name: c
                 .map(|c| c.name.clone())
                 .unwrap_or_else(|| s.check_id.clone()),
@@ -54,6 +76,7 @@ pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
         if !states.iter().any(|s| s.check_id == c.id) {
             rows.push(Row {
                 check_id: c.id.clone(),
+                console: c.console.clone(),
                 name: c.name.clone(),
                 status: None,
                 since: None,
@@ -67,10 +90,14 @@ pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
             });
         }
     }
+    if let Some(name) = console {
+        rows.retain(|r| r.console.as_deref() == Some(name));
+    }
     rows.sort_by(|a, b| {
         let sev = |r: &Row| r.status.map(|s| s.severity() as i8).unwrap_or(-1);
-        sev(b)
-            .cmp(&sev(a))
+        a.console
+            .cmp(&b.console)
+            .then_with(|| sev(b).cmp(&sev(a)))
             .then_with(|| a.check_id.cmp(&b.check_id))
     });
 
@@ -79,10 +106,11 @@ pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let zone = zone_of(&root);
+    let consoles = rows.iter().any(|r| r.console.is_some());
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 r.check_id.clone(),
                 match (r.status, r.configured, r.enabled) {
                     (_, false, _) => format!(
@@ -97,29 +125,47 @@ pub fn status(config: &Path, json: bool) -> anyhow::Result<u8> {
                 opt_time(r.last_run, zone),
                 opt_time(r.next_run, zone),
                 one_line(&r.summary, 120),
-            ]
+            ];
+            if consoles {
+                row.insert(1, r.console.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "CHECK", "STATUS", "SINCE", "LAST RUN", "NEXT RUN", "SUMMARY"
-            ],
-            &table_rows
-        )
-    );
-    let count = |s: Status| rows.iter().filter(|r| r.status == Some(s)).count();
-    println!(
-        "{} checks: {} ok, {} warning, {} critical, {} unknown, {} never run",
+    let mut header = vec![
+        "CHECK", "STATUS", "SINCE", "LAST RUN", "NEXT RUN", "SUMMARY",
+    ];
+    if consoles {
+        header.insert(1, "CONSOLE");
+    }
+    print!("{}", table(&header, &table_rows));
+    println!("{}", counts(&rows, "checks"));
+    if consoles {
+        let mut names: Vec<&str> = rows.iter().filter_map(|r| r.console.as_deref()).collect();
+        names.dedup();
+        for name in names {
+            let of: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.console.as_deref() == Some(name))
+                .collect();
+            println!("  console {name}: {}", counts(&of, "checks"));
+        }
+    }
+    Ok(0)
+}
+
+/// `27 checks: 25 ok, 0 warning, 1 critical, 1 unknown, 0 never run`.
+fn counts<R: std::borrow::Borrow<Row>>(rows: &[R], what: &str) -> String {
+    let count = |s: Status| rows.iter().filter(|r| r.borrow().status == Some(s)).count();
+    format!(
+        "{} {what}: {} ok, {} warning, {} critical, {} unknown, {} never run",
         rows.len(),
         count(Status::Ok),
         count(Status::Warning),
         count(Status::Critical),
         count(Status::Unknown),
-        rows.iter().filter(|r| r.status.is_none()).count()
-    );
-    Ok(0)
+        rows.iter().filter(|r| r.borrow().status.is_none()).count()
+    )
 }
 
 pub fn zone_of(root: &RootConfig) -> chrono_tz::Tz {

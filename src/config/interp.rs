@@ -2,13 +2,14 @@
 //! interpolation of string values, done while a file is deserialized so that a bad reference
 //! is reported at its file:line:column. `$${` stands for a literal `${`.
 
+use super::files::{DEFAULT_MAX_FILE_BYTES, read_text};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// What `${...}` references resolve against while one file is read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InterpContext {
     pub vars: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, String>,
@@ -16,6 +17,20 @@ pub struct InterpContext {
     pub unavailable: std::collections::BTreeSet<String>,
     /// Relative `${file:...}` paths resolve against this folder (the root config's).
     pub base_dir: PathBuf,
+    /// The largest file a `${file:...}` may read (`limits.max_file_bytes`).
+    pub max_file_bytes: u64,
+}
+
+impl Default for InterpContext {
+    fn default() -> Self {
+        InterpContext {
+            vars: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            unavailable: Default::default(),
+            base_dir: PathBuf::new(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
 }
 
 thread_local! {
@@ -90,8 +105,11 @@ pub fn interpolate(template: &str, ctx: &InterpContext) -> Result<Interpolated, 
             }
             "file" => {
                 let path = resolve(&ctx.base_dir, arg);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                // Regular files only, bounded: `${file:/dev/zero}` or a FIFO must neither
+                // eat the memory nor hang the load.
+                let text = read_text(&path, ctx.max_file_bytes).map_err(|e| {
+                    format!("`${{file:{arg}}}`: cannot read {}: {e}", path.display())
+                })?;
                 out.push_str(text.trim_end_matches(['\n', '\r']));
             }
             "var" => match ctx.vars.get(arg) {
@@ -151,6 +169,7 @@ mod tests {
             secrets: [("pw".to_string(), "s3cr3t".to_string())].into(),
             unavailable: Default::default(),
             base_dir: std::env::temp_dir(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
 

@@ -2,6 +2,7 @@
 //! as a [`Diagnostic`] instead of stopping at the first.
 
 use super::diagnostic::Diagnostic;
+use super::files::{self, ConfigLimits, MAX_CONFIG_FILE_BYTES, MAX_RULE_FILE_BYTES};
 use super::interp::{InterpContext, with_context};
 use super::model::{AlertingPolicy, CheckDef, RootConfig, SecretSource};
 use super::types::Misfire;
@@ -27,6 +28,12 @@ pub struct Check {
     pub rule: Option<RuleRef>,
     pub alerting: AlertingPolicy,
     pub depends_on: Vec<String>,
+    /// The console this check runs against (a `hyperbdr` check's instance, or a check
+    /// derived for the console).
+    pub console: Option<String>,
+    /// The id as written in the check file (`hyperbdr-rpo-delay` of
+    /// `hyperbdr-rpo-delay@main`); the same as `id` for a check that is not expanded.
+    pub base_id: String,
 }
 
 /// Which rule judges a check.
@@ -69,6 +76,19 @@ impl Config {
         self.checks.iter().find(|c| c.id == id)
     }
 
+    /// The checks an id names: the check itself, or every console's instance of an
+    /// expanded check (`hyperbdr-rpo-delay` → `hyperbdr-rpo-delay@main`, `...@site-b`).
+    pub fn instances(&self, id: &str) -> Vec<&Arc<Check>> {
+        match self.check(id) {
+            Some(c) => vec![c],
+            None => self
+                .checks
+                .iter()
+                .filter(|c| c.console.is_some() && c.base_id == id)
+                .collect(),
+        }
+    }
+
     pub fn store_path(&self) -> PathBuf {
         self.base_dir.join(&self.root.store.path)
     }
@@ -89,6 +109,8 @@ struct RootPrelude {
     vars: BTreeMap<String, String>,
     #[serde(default)]
     secrets: BTreeMap<String, SecretSource>,
+    #[serde(default)]
+    limits: ConfigLimits,
 }
 
 /// Reads only the root config (for commands that need the store path and nothing else).
@@ -96,8 +118,7 @@ struct RootPrelude {
 pub fn load_root_only(
     path: &Path,
 ) -> Result<(RootConfig, PathBuf, Redactor, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![Diagnostic::new(path, 1, 1, format!("cannot read: {e}"))])?;
+    let text = files::read_config_file(path, MAX_CONFIG_FILE_BYTES).map_err(|d| vec![d])?;
     // `patrol.yaml` in the current folder has an empty parent: paths stay relative
     // ("checks/x.yaml", not "./checks/x.yaml") in messages.
     let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -123,6 +144,7 @@ pub fn load_root_only(
         }
     };
     check_root(&root, path, &text, &mut problems);
+    super::consoles::check_root(&root, path, &text, &mut problems);
     CONTEXT_CACHE.with(|c| *c.borrow_mut() = Some(ctx));
     Ok((root, base_dir, redactor, problems))
 }
@@ -144,7 +166,7 @@ fn read_secrets(
                 .map_err(|_| format!("secret `{name}`: environment variable {var} is not set")),
             SecretSource::File(p) => {
                 let full = base_dir.join(p);
-                std::fs::read_to_string(&full)
+                files::read_text(&full, prelude.limits.max_file_bytes)
                     .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
                     .map_err(|e| format!("secret `{name}`: cannot read {}: {e}", full.display()))
             }
@@ -166,6 +188,7 @@ fn read_secrets(
         secrets,
         unavailable,
         base_dir: base_dir.to_path_buf(),
+        max_file_bytes: prelude.limits.max_file_bytes,
     }
 }
 
@@ -217,11 +240,18 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let rules = discover_rules(&root, &base_dir, path, &mut problems);
     let files = check_files(&root, &base_dir, path, &mut problems);
     let parsed = parse_check_files(&files, &ctx, &mut problems);
-    let (defs, ids) = unique_ids(parsed, &mut problems);
-    let checks = defs
+    let (defs, _) = unique_ids(parsed, &mut problems);
+    let root_text = files::read_text(path, MAX_CONFIG_FILE_BYTES).unwrap_or_default();
+    let docs = super::consoles::expand(defs, &root, path, &root_text, &mut problems);
+    let ids: HashMap<String, (PathBuf, usize)> = docs
+        .iter()
+        .map(|d| (d.def.id.value.clone(), (d.file.clone(), d.line)))
+        .collect();
+    let checks: Vec<Arc<Check>> = docs
         .into_iter()
         .filter_map(|doc| resolve_check(doc, &root, &rules, &ids, &mut problems))
         .collect();
+    let checks = without_cycles(checks, &mut problems);
 
     Ok(Loaded {
         config: Config {
@@ -238,12 +268,16 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// One check document as read: its definition, its file, and the number of lines before
 /// the document in that file (document line 1 is file line `offset + 1`).
-struct CheckDoc {
-    def: CheckDef,
-    file: PathBuf,
-    offset: usize,
+pub(super) struct CheckDoc {
+    pub(super) def: CheckDef,
+    pub(super) file: PathBuf,
+    pub(super) offset: usize,
     /// The file line of its `id:` (set once the id is known to be unique).
-    line: usize,
+    pub(super) line: usize,
+    /// The console of a per-console instance or derived check.
+    pub(super) console: Option<String>,
+    /// The id as written (before `@CONSOLE`).
+    pub(super) base_id: String,
 }
 
 /// The check files the root config names: its `checks:` files, and the `*.yaml`/`*.yml`
@@ -264,7 +298,10 @@ fn check_files(
         } else {
             problems.push(Diagnostic::new(
                 path,
-                find_key_line(&std::fs::read_to_string(path).unwrap_or_default(), "checks"),
+                find_key_line(
+                    &files::read_text(path, MAX_CONFIG_FILE_BYTES).unwrap_or_default(),
+                    "checks",
+                ),
                 1,
                 format!("check path {} does not exist", full.display()),
             ));
@@ -282,10 +319,10 @@ fn parse_check_files(
 ) -> Vec<CheckDoc> {
     let mut parsed = Vec::new();
     for file in files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match files::read_config_file(file, MAX_CONFIG_FILE_BYTES) {
             Ok(t) => t,
-            Err(e) => {
-                problems.push(Diagnostic::new(file, 1, 1, format!("cannot read: {e}")));
+            Err(d) => {
+                problems.push(d);
                 continue;
             }
         };
@@ -309,10 +346,12 @@ fn parse_check_files(
                         continue;
                     }
                     parsed.push(CheckDoc {
+                        base_id: def.id.value.clone(),
                         def,
                         file: file.clone(),
                         offset,
                         line: 0,
+                        console: None,
                     })
                 }
                 Err(e) => problems.push(yaml_diagnostic(file, &e, offset)),
@@ -376,6 +415,8 @@ fn resolve_check(
         file,
         offset,
         line,
+        console,
+        base_id,
     } = doc;
     let mut bad = false;
     let rule = match &def.rule {
@@ -423,11 +464,18 @@ fn resolve_check(
     for dep in &def.depends_on {
         if !ids.contains_key(&dep.value) {
             let loc = dep.referenced;
+            // The library's old console check is derived per console now.
+            let hint = if dep.value == "hyperbdr-tcp-console" {
+                " (remove it: every hyperbdr check depends on its console's derived \
+                 hyperbdr-console-api@CONSOLE, which depends on hyperbdr-console-reachable@CONSOLE)"
+            } else {
+                ""
+            };
             problems.push(Diagnostic::new(
                 &file,
                 loc.line() as usize + offset,
                 loc.column() as usize,
-                format!("depends_on names unknown check `{}`", dep.value),
+                format!("depends_on names unknown check `{}`{hint}", dep.value),
             ));
             bad = true;
         }
@@ -454,8 +502,39 @@ fn resolve_check(
         rule,
         alerting,
         depends_on: def.depends_on.iter().map(|d| d.value.clone()).collect(),
+        console,
+        base_id,
         def,
     }))
+}
+
+/// Leaves out the checks on a `depends_on` cycle (each would wait for the other), reporting
+/// every cycle once.
+fn without_cycles(checks: Vec<Arc<Check>>, problems: &mut Vec<Diagnostic>) -> Vec<Arc<Check>> {
+    let deps: BTreeMap<String, Vec<String>> = checks
+        .iter()
+        .map(|c| (c.id.clone(), c.depends_on.clone()))
+        .collect();
+    let cycles = super::consoles::cycles(&deps);
+    if cycles.is_empty() {
+        return checks;
+    }
+    let mut out_of: BTreeSet<String> = BTreeSet::new();
+    for cycle in cycles {
+        if let Some(first) = checks.iter().find(|c| c.id == cycle[0]) {
+            problems.push(Diagnostic::new(
+                &first.file,
+                first.line,
+                1,
+                format!("depends_on forms a cycle: {}", cycle.join(" → ")),
+            ));
+        }
+        out_of.extend(cycle);
+    }
+    checks
+        .into_iter()
+        .filter(|c| !out_of.contains(&c.id))
+        .collect()
 }
 
 /// A check's `rule:`: the name of a rule file (which must exist), or an inline script.
@@ -488,7 +567,7 @@ fn resolve_rule(
         ));
     }
     // A block scalar (`rule: |`) starts on the line after its indicator.
-    let file_text = std::fs::read_to_string(file).unwrap_or_default();
+    let file_text = files::read_text(file, MAX_CONFIG_FILE_BYTES).unwrap_or_default();
     let indicator = file_text
         .lines()
         .nth((loc.line() as usize + offset).saturating_sub(1))
@@ -538,7 +617,7 @@ fn discover_rules(
             else {
                 continue;
             };
-            match std::fs::read_to_string(&path) {
+            match files::read_config_file(&path, MAX_RULE_FILE_BYTES) {
                 Ok(source) => {
                     if let Some(prev) = rules.get(&name).map(|r: &RuleSource| r.path.clone()) {
                         problems.push(Diagnostic::new(
@@ -551,7 +630,7 @@ fn discover_rules(
                     }
                     rules.insert(name.clone(), RuleSource { name, path, source });
                 }
-                Err(e) => problems.push(Diagnostic::new(&path, 1, 1, format!("cannot read: {e}"))),
+                Err(d) => problems.push(d),
             }
         }
     }
@@ -733,7 +812,7 @@ pub fn weak_secrets(path: &Path) -> Vec<Diagnostic> {
                 find_key_line(&text, name),
                 1,
                 format!(
-                    "warning: secret `{name}` {why}; use at least {} characters that are not a \
+                    "secret `{name}` {why}; use at least {} characters that are not a \
                      word (a placeholder like `x9-not-set-7Qz` in examples)",
                     crate::redact::SHORT_SECRET
                 ),
@@ -742,7 +821,7 @@ pub fn weak_secrets(path: &Path) -> Vec<Diagnostic> {
         .collect()
 }
 
-fn find_key_line(text: &str, key: &str) -> usize {
+pub(super) fn find_key_line(text: &str, key: &str) -> usize {
     let pat = format!("{key}:");
     text.lines()
         .position(|l| l.trim_start().starts_with(&pat))

@@ -2,20 +2,25 @@
 //! diagnostics that name file:line:column. Two layers:
 //!
 //! - the bottom — [`types`] (values that check their own syntax while they are read: `Text`,
-//!   `Dur`, `Zone`, `After`, `TimeOfDay`...), [`interp`], [`Diagnostic`] and
-//!   [`schedule_expr`] — imports nothing of patrol, so every component may use it;
+//!   `Dur`, `Zone`, `After`, `TimeOfDay`...), [`interp`], [`Diagnostic`],
+//!   [`schedule_expr`] and [`placeholder`] — imports nothing of patrol, so every component
+//!   may use it;
 //! - the top — [`model`] (the serde model, which embeds each component's own config type:
 //!   probes, channels, log sources), the loader and [`schema`]. Components convert and
 //!   validate their own config (`PolicyConfig::from`, `Probe::validate`); the loader only
 //!   calls them.
 
 // Bottom: no `crate::` imports here.
+pub mod bounds;
 mod diagnostic;
+pub mod files;
 pub mod interp;
+pub mod placeholder;
 pub mod schedule_expr;
 pub mod types;
 
 // Top: the model and the loader.
+mod consoles;
 mod load;
 pub mod model;
 pub mod schema;

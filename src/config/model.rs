@@ -1,6 +1,7 @@
 //! The serde model of `patrol.yaml` and of check files. Doc comments here become the JSON
 //! Schema (`patrol schema`) and the generated reference (`docs/src/reference`).
 
+use super::bounds;
 use super::schedule_expr::ScheduleExpr;
 use super::types::{After, Dur, Json, Misfire, Text, TimeOfDay, Zone};
 use crate::probe::ProbeSpec;
@@ -20,8 +21,11 @@ pub struct RootConfig {
     /// Time zone of checks that do not name one (IANA name). Default: UTC.
     #[serde(default)]
     pub timezone: Zone,
-    /// How many checks may run at the same time. Default: 8.
-    #[serde(default = "default_concurrency")]
+    /// How many checks may run at the same time. Default: 8; 1 to 1024.
+    #[serde(
+        default = "default_concurrency",
+        deserialize_with = "bounds::concurrency"
+    )]
     pub concurrency: usize,
     /// Check files and folders (read recursively, `*.yaml`/`*.yml`), relative to this file.
     /// Default: `[checks]`.
@@ -30,6 +34,12 @@ pub struct RootConfig {
     /// Folders holding rules (`NAME.rhai`), relative to this file. Default: `[rules]`.
     #[serde(default = "default_rules")]
     pub rules: Vec<PathBuf>,
+    /// HyperBDR consoles by name (`[a-z0-9-]+`), each defined once: url, user, password,
+    /// time zone, TLS. `hyperbdr` checks name them (`console: NAME`, a list, or `all`) and
+    /// run once per console as `ID@NAME`; for each console patrol adds the checks
+    /// `hyperbdr-console-reachable@NAME` and `hyperbdr-console-api@NAME`. Default: none.
+    #[serde(default)]
+    pub consoles: BTreeMap<String, crate::hyperbdr::console::ConsoleConfig>,
     /// Named values for `${var:name}`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
@@ -39,12 +49,15 @@ pub struct RootConfig {
     /// Rule engine limits.
     #[serde(default)]
     pub rule_limits: RuleLimits,
-    /// How many recent results of a check its rule sees as `history`. Default: 50.
-    #[serde(default = "default_history")]
+    /// Limits on what patrol reads while it loads its configuration.
+    #[serde(default)]
+    pub limits: super::files::ConfigLimits,
+    /// How many recent results of a check its rule sees as `history`. Default: 50; 0 to 1000.
+    #[serde(default = "default_history", deserialize_with = "bounds::history")]
     pub history: usize,
     /// How long `patrol daemon` waits for running checks on SIGTERM before it exits.
-    /// Default: 30s.
-    #[serde(default = "default_grace")]
+    /// Default: 30s; 0s to 1h.
+    #[serde(default = "default_grace", deserialize_with = "bounds::shutdown_grace")]
     pub shutdown_grace: Dur,
     /// Default alerting policy of every check (used by the alerting layer).
     #[serde(default)]
@@ -59,8 +72,11 @@ pub struct RootConfig {
     #[serde(default)]
     pub maintenance: Vec<MaintenanceWindow>,
     /// Alerts for the same channel produced within this window go out as one message.
-    /// Default: 30s.
-    #[serde(default = "default_group_window")]
+    /// Default: 30s; 0s to 1h.
+    #[serde(
+        default = "default_group_window",
+        deserialize_with = "bounds::group_window"
+    )]
     pub group_window: Dur,
     /// Retries of failed deliveries.
     #[serde(default)]
@@ -100,11 +116,12 @@ pub struct WebConfig {
     /// state). Default: true; false lets a job ping with a plain URL, as with healthchecks.io.
     #[serde(default = "yes")]
     pub pings_need_token: bool,
-    /// A ping's body is kept as the run's output up to this many bytes. Default: 10000.
-    #[serde(default = "default_ping_body")]
+    /// A ping's body is kept as the run's output up to this many bytes. Default: 10000;
+    /// 0 to 16777216.
+    #[serde(default = "default_ping_body", deserialize_with = "bounds::ping_body")]
     pub max_ping_body: usize,
-    /// The status page reloads itself this often. Default: 30s.
-    #[serde(default = "default_refresh")]
+    /// The status page reloads itself this often. Default: 30s; 1s to 1h.
+    #[serde(default = "default_refresh", deserialize_with = "bounds::web_refresh")]
     pub refresh: Dur,
     /// Most connections served at a time; a connection over it is closed at once. Whatever
     /// this says, web connections take at most a quarter of the daemon's open-file limit
@@ -170,14 +187,24 @@ pub struct SelfHeartbeat {
     /// `GET` and `HEAD` send none. Default: POST.
     #[serde(default)]
     pub method: HeartbeatMethod,
-    /// Longest one call may take. Default: 10s.
-    #[serde(default = "default_heartbeat_timeout")]
+    /// Longest one call may take. Default: 10s; 100ms to 1h.
+    #[serde(
+        default = "default_heartbeat_timeout",
+        deserialize_with = "bounds::call_timeout"
+    )]
     pub timeout: Dur,
-    /// Retries of a failed call (connection error, timeout, non-2xx answer). Default: 3.
-    #[serde(default = "default_heartbeat_retries")]
+    /// Retries of a failed call (connection error, timeout, non-2xx answer). Default: 3;
+    /// 0 to 10.
+    #[serde(
+        default = "default_heartbeat_retries",
+        deserialize_with = "bounds::retries"
+    )]
     pub retries: u32,
-    /// Wait before the first retry; doubles on each further retry. Default: 5s.
-    #[serde(default = "default_heartbeat_retry_delay")]
+    /// Wait before the first retry; doubles on each further retry. Default: 5s; 100ms to 1h.
+    #[serde(
+        default = "default_heartbeat_retry_delay",
+        deserialize_with = "bounds::backoff"
+    )]
     pub retry_delay: Dur,
 }
 
@@ -213,17 +240,29 @@ fn default_group_window() -> Dur {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// Wait before the first retry. Default: 10s.
-    #[serde(default = "default_first_backoff")]
+    /// Wait before the first retry. Default: 10s; 100ms to 1h.
+    #[serde(
+        default = "default_first_backoff",
+        deserialize_with = "bounds::backoff"
+    )]
     pub first_backoff: Dur,
-    /// Longest wait between retries. Default: 15m.
-    #[serde(default = "default_max_backoff")]
+    /// Longest wait between retries. Default: 15m; 1s to 24h.
+    #[serde(
+        default = "default_max_backoff",
+        deserialize_with = "bounds::max_backoff"
+    )]
     pub max_backoff: Dur,
-    /// Give up (and mark the notification failed) after this long. Default: 24h.
-    #[serde(default = "default_delivery_max_age")]
+    /// Give up (and mark the notification failed) after this long. Default: 24h; 1m to 30d.
+    #[serde(
+        default = "default_delivery_max_age",
+        deserialize_with = "bounds::delivery_max_age"
+    )]
     pub max_age: Dur,
-    /// Longest one delivery attempt may take. Default: 60s.
-    #[serde(default = "default_send_timeout")]
+    /// Longest one delivery attempt may take. Default: 60s; 100ms to 1h.
+    #[serde(
+        default = "default_send_timeout",
+        deserialize_with = "bounds::call_timeout"
+    )]
     pub timeout: Dur,
 }
 
@@ -259,9 +298,11 @@ impl Default for RootConfig {
             concurrency: default_concurrency(),
             checks: default_checks(),
             rules: default_rules(),
+            consoles: BTreeMap::new(),
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
             rule_limits: RuleLimits::default(),
+            limits: Default::default(),
             history: default_history(),
             shutdown_grace: default_grace(),
             alerting: AlertingPolicy::default(),
@@ -302,14 +343,21 @@ pub struct StoreConfig {
     /// SQLite file, relative to `patrol.yaml`. Default: `patrol.db`.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
-    /// Delete runs older than this. Default: 90d.
-    #[serde(default = "default_max_age")]
+    /// Delete runs older than this. Default: 90d; 1h to 3650d.
+    #[serde(
+        default = "default_max_age",
+        deserialize_with = "bounds::store_max_age"
+    )]
     pub max_age: Dur,
-    /// Keep at most this many runs per check. Default: 10000.
-    #[serde(default = "default_max_runs")]
+    /// Keep at most this many runs per check. Default: 10000; 1 to 10000000.
+    #[serde(default = "default_max_runs", deserialize_with = "bounds::max_runs")]
     pub max_runs_per_check: u32,
-    /// Observations larger than this (JSON bytes) are stored truncated. Default: 65536.
-    #[serde(default = "default_obs_bytes")]
+    /// Observations larger than this (JSON bytes) are stored truncated. Default: 65536;
+    /// 1024 to 67108864.
+    #[serde(
+        default = "default_obs_bytes",
+        deserialize_with = "bounds::observation_bytes"
+    )]
     pub max_observation_bytes: usize,
 }
 
@@ -349,24 +397,38 @@ pub enum SecretSource {
     Value(String),
 }
 
-/// Limits that keep a rule from hurting the daemon.
+/// Limits that keep a rule from hurting the daemon. Every limit has a range: none can be
+/// turned off.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleLimits {
-    /// Maximum Rhai operations per evaluation. Default: 1000000.
-    #[serde(default = "default_ops")]
+    /// Maximum Rhai operations per evaluation. Default: 1000000; 1000 to 1000000000.
+    #[serde(default = "default_ops", deserialize_with = "bounds::rule_operations")]
     pub max_operations: u64,
-    /// Wall-clock limit of one evaluation. Default: 1s.
-    #[serde(default = "default_rule_timeout")]
+    /// Wall-clock limit of one evaluation. Default: 1s; 10ms to 1m.
+    #[serde(
+        default = "default_rule_timeout",
+        deserialize_with = "bounds::rule_timeout"
+    )]
     pub timeout: Dur,
-    /// Maximum length of any string a rule builds. Default: 1048576.
-    #[serde(default = "default_max_string")]
+    /// Maximum length of any string a rule builds. Default: 1048576; 1024 to 67108864.
+    #[serde(
+        default = "default_max_string",
+        deserialize_with = "bounds::rule_string"
+    )]
     pub max_string_size: usize,
-    /// Maximum size of arrays and maps a rule builds. Default: 100000.
-    #[serde(default = "default_max_collection")]
+    /// Maximum size of arrays and maps a rule builds. Default: 100000; 16 to 10000000.
+    #[serde(
+        default = "default_max_collection",
+        deserialize_with = "bounds::rule_collection"
+    )]
     pub max_collection_size: usize,
-    /// Maximum function call depth. Default: 64.
-    #[serde(default = "default_call_levels")]
+    /// Maximum function call depth. Default: 64; 1 to 1000 (rules run on threads whose
+    /// stack fits the deepest).
+    #[serde(
+        default = "default_call_levels",
+        deserialize_with = "bounds::rule_call_levels"
+    )]
     pub max_call_levels: usize,
 }
 
@@ -406,11 +468,11 @@ pub struct AlertingPolicy {
     /// (`"3 of 5"`). Default: 1.
     #[serde(default)]
     pub after: After,
-    /// Close the incident after this many OK runs in a row. Default: 1.
-    #[serde(default = "one")]
+    /// Close the incident after this many OK runs in a row. Default: 1; 1 to 1000.
+    #[serde(default = "one", deserialize_with = "bounds::recover_after")]
     pub recover_after: u32,
-    /// Remind every this long while the check stays bad. Default: never.
-    #[serde(default)]
+    /// Remind every this long while the check stays bad. Default: never; 1s to 366d.
+    #[serde(default, deserialize_with = "bounds::repeat_opt")]
     pub repeat: Option<Dur>,
     /// Notify when an announced incident closes. Default: true.
     #[serde(default = "yes")]
@@ -480,14 +542,17 @@ pub struct Flapping {
     /// Turn flap detection off. Default: on.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// How many recent runs are looked at. Default: 20.
-    #[serde(default = "default_flap_window")]
+    /// How many recent runs are looked at. Default: 20; 2 to 1000.
+    #[serde(
+        default = "default_flap_window",
+        deserialize_with = "bounds::flap_window"
+    )]
     pub window: usize,
     /// Share of state changes (0..1) that starts flapping. Default: 0.5.
-    #[serde(default = "default_flap_high")]
+    #[serde(default = "default_flap_high", deserialize_with = "bounds::share")]
     pub high: f64,
     /// Share of state changes at or below which flapping ends. Default: 0.25.
-    #[serde(default = "default_flap_low")]
+    #[serde(default = "default_flap_low", deserialize_with = "bounds::share")]
     pub low: f64,
 }
 
@@ -518,9 +583,11 @@ fn default_flap_low() -> f64 {
 pub struct AlertingOverride {
     /// Open an incident after this many non-OK runs (`3` or `"3 of 5"`).
     pub after: Option<After>,
-    /// Close the incident after this many OK runs in a row.
+    /// Close the incident after this many OK runs in a row (1 to 1000).
+    #[serde(default, deserialize_with = "recover_after_opt")]
     pub recover_after: Option<u32>,
-    /// Remind every this long while the check stays bad.
+    /// Remind every this long while the check stays bad (1s to 366d).
+    #[serde(default, deserialize_with = "bounds::repeat_opt")]
     pub repeat: Option<Dur>,
     /// Notify when an announced incident closes.
     pub send_resolved: Option<bool>,
@@ -573,7 +640,8 @@ pub struct MaintenanceWindow {
     pub days: Vec<Weekday>,
     /// Local opening time, `HH:MM`.
     pub start: TimeOfDay,
-    /// How long it stays open.
+    /// How long it stays open (1m to 31d).
+    #[serde(deserialize_with = "bounds::maintenance")]
     pub duration: Dur,
     /// Zone of `days` and `start`. Default: the root config's.
     pub timezone: Option<Zone>,
@@ -647,15 +715,22 @@ pub struct CheckDef {
     /// A run missed while the daemon was down: `run_once` at start-up or `skip`.
     /// Default: `run_once` for schedules of a day or longer, `skip` otherwise.
     pub misfire: Option<Misfire>,
-    /// Give up a probe attempt after this long: the run is UNKNOWN ("timed out"). Default: 30s.
-    #[serde(default = "default_timeout")]
+    /// Give up a probe attempt after this long: the run is UNKNOWN ("timed out"). Default: 30s;
+    /// 1s to 24h.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "bounds::check_timeout"
+    )]
     pub timeout: Dur,
     /// Try again this many times while the result is not OK (probe error, timeout, or a
-    /// non-OK verdict); the last attempt is the result. Default: 0.
-    #[serde(default)]
+    /// non-OK verdict); the last attempt is the result. Default: 0; 0 to 10.
+    #[serde(default, deserialize_with = "bounds::retries")]
     pub retries: u32,
-    /// Wait between retries. Default: 2s.
-    #[serde(default = "default_retry_delay")]
+    /// Wait between retries. Default: 2s; 0s to 1h.
+    #[serde(
+        default = "default_retry_delay",
+        deserialize_with = "bounds::retry_delay"
+    )]
     pub retry_delay: Dur,
     /// What to observe: one key naming the probe kind.
     pub probe: ProbeSpec,
@@ -689,8 +764,11 @@ pub struct OnFailure {
     #[serde(default)]
     pub export_logs: Vec<String>,
     /// The exported window starts this long before the failing run and ends when the export
-    /// starts. Default: 1h.
-    #[serde(default = "default_failure_window")]
+    /// starts. Default: 1h; 1m to 366d.
+    #[serde(
+        default = "default_failure_window",
+        deserialize_with = "bounds::log_window"
+    )]
     pub window: Dur,
 }
 
@@ -712,4 +790,8 @@ fn default_timeout() -> Dur {
 }
 fn default_retry_delay() -> Dur {
     Dur::secs(2)
+}
+
+fn recover_after_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    bounds::recover_after(d).map(Some)
 }

@@ -94,15 +94,20 @@ impl ScheduleExpr {
     /// The first fire time strictly after `after`, evaluated in `tz` (see the DST section of
     /// the module documentation). `None` when the schedule never fires again.
     pub fn next_after<Tz: TimeZone>(&self, after: DateTime<Utc>, tz: &Tz) -> Option<DateTime<Utc>> {
-        match &self.kind {
+        let next = match &self.kind {
             Kind::Cron { cron, fixed_hours } => cron_next(cron, *fixed_hours, after, tz),
             Kind::Every(every) => {
                 // Aligned to the Unix epoch so that restarts keep the same phase.
-                let period = every.as_millis().max(1) as i64;
+                let period = i64::try_from(every.as_millis()).ok()?.max(1);
                 let now = after.timestamp_millis();
-                DateTime::from_timestamp_millis((now.div_euclid(period) + 1) * period)
+                now.div_euclid(period)
+                    .checked_add(1)
+                    .and_then(|k| k.checked_mul(period))
+                    .and_then(DateTime::from_timestamp_millis)
             }
-        }
+        };
+        // Never a time at or before `after`: a caller chaining fire times must move forward.
+        next.filter(|n| *n > after)
     }
 
     /// The last fire time at or before `at`, evaluated in `tz` (used for misfire catch-up).
@@ -114,9 +119,12 @@ impl ScheduleExpr {
         match &self.kind {
             Kind::Cron { cron, fixed_hours } => cron_prev(cron, *fixed_hours, at, tz),
             Kind::Every(every) => {
-                let period = every.as_millis().max(1) as i64;
+                let period = i64::try_from(every.as_millis()).ok()?.max(1);
                 let now = at.timestamp_millis();
-                DateTime::from_timestamp_millis(now.div_euclid(period) * period)
+                now.div_euclid(period)
+                    .checked_mul(period)
+                    .and_then(DateTime::from_timestamp_millis)
+                    .filter(|p| *p <= at)
             }
         }
     }
@@ -340,8 +348,22 @@ impl FromStr for ScheduleExpr {
                 .parse::<Dur>()
                 .map_err(|e| format!("schedule {s:?}: {e}"))?
                 .0;
-            if every < Duration::from_secs(1) {
-                return Err(format!("schedule {s:?}: the period must be at least 1s"));
+            // Out of range, a period would overflow the epoch arithmetic below (fire times
+            // going backwards, a check run in a tight loop).
+            let (min, max) = (super::bounds::MIN_EVERY, super::bounds::MAX_EVERY);
+            let short = super::bounds::short;
+            if every < min {
+                return Err(format!(
+                    "schedule {s:?}: the period must be at least {} (and at most {})",
+                    short(min),
+                    short(max)
+                ));
+            }
+            if every > max {
+                return Err(format!(
+                    "schedule {s:?}: the period must be at most {} (use a cron expression such as @yearly for rarer runs)",
+                    short(max)
+                ));
             }
             return Ok(ScheduleExpr {
                 source: t.to_string(),

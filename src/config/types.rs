@@ -180,16 +180,26 @@ impl fmt::Display for Dur {
     }
 }
 
+/// The longest duration written anywhere (ten years): beyond it no setting means anything,
+/// and clocks and timers would overflow. Settings have tighter ranges (`config::bounds`).
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
 impl FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Dur, String> {
         let t = s.trim();
-        if let Ok(n) = t.parse::<u64>() {
-            return Ok(Dur::secs(n));
+        let d = match t.parse::<u64>() {
+            Ok(n) => Duration::from_secs(n),
+            Err(_) => humantime::parse_duration(t).map_err(|e| {
+                format!("invalid duration {s:?}: {e} (write e.g. 30s, 5m, 1h30m, 2d)")
+            })?,
+        };
+        if d > MAX_DURATION {
+            return Err(format!(
+                "invalid duration {s:?}: longer than 3650d (ten years)"
+            ));
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. 30s, 5m, 1h30m, 2d)"))
+        Ok(Dur(d))
     }
 }
 
@@ -272,6 +282,9 @@ pub enum Misfire {
     Skip,
 }
 
+/// The most runs `after:` may count (`1000`, `"3 of 1000"`).
+pub const MAX_AFTER: u32 = 1000;
+
 /// `after:` of an alerting policy — N non-OK runs among the last M (`3`, or `"3 of 5"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct After {
@@ -295,9 +308,11 @@ impl FromStr for After {
             s.trim()
                 .parse::<u32>()
                 .ok()
-                .filter(|n| *n >= 1)
+                .filter(|n| (1..=MAX_AFTER).contains(n))
                 .ok_or_else(|| {
-                    format!("invalid `after` {text:?}: write a number like 3 or \"3 of 5\"")
+                    format!(
+                        "invalid `after` {text:?}: write a number from 1 to {MAX_AFTER} like 3, or \"3 of 5\""
+                    )
                 })
         };
         match t.split_once(" of ") {

@@ -1,21 +1,34 @@
 //! A HyperBDR console client: login, the `X-Auth-Token`/`X-SCENE`/`X-LANG` headers, one
 //! re-login on HTTP 401, the `{code, data, error, title, trace_id}` envelope, paging until
-//! `total`, and timestamps normalised to RFC 3339 UTC. Used by the `hyperbdr` probe and by
-//! log export.
+//! `total`, and times on the console's clock made explicit. Used by the `hyperbdr` probe and
+//! by log export.
 //!
-//! Tokens are cached process-wide per (url, username, scene) and reused by every client of
-//! the same console until the console answers 401 or the token's JWT `exp` is near.
+//! - **One session per console** ([`super::session`]): the token is cached process-wide per
+//!   console (its name and a fingerprint of URL, user, password and scene) and reused by every
+//!   client of it until the console answers 401 or the token's JWT `exp` is near. Logins are
+//!   single-flight: checks starting together share one login request.
+//! - **Login guard**: a refused login (bad credentials: the console's error envelope or HTTP
+//!   401/403 on the login endpoint) stops every login to that console for
+//!   [`Connection::login_backoff`]; meanwhile calls fail at once with
+//!   [`ConsoleError::LoginRefused`] ("login as ops refused at 10:02 CST; not retrying before
+//!   10:17 CST so the account is not locked — console error 10010001: …").
+//! - **Times**: every string in an answer that is a time without an offset
+//!   (`YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, optionally with a fraction) is read in
+//!   [`Connection::console_timezone`] and rewritten to RFC 3339 with that zone's offset
+//!   (`2026-03-01 08:00:02` → `2026-03-01T08:00:02+08:00` in Asia/Shanghai), anywhere in the
+//!   JSON.
+//!
 //! The password never appears in errors, logs or `Debug` output.
 
+use super::session::{self, LoginFailure, Session};
 use crate::error_text::root_cause;
 use crate::tls::{TlsOptions, ensure_crypto_provider};
-use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The login endpoint.
@@ -90,12 +103,15 @@ impl fmt::Debug for Connection {
             .field("tls", &self.tls)
             .field("timeout", &self.timeout)
             .field("page_size", &self.page_size)
+            .field("console_timezone", &self.console_timezone)
+            .field("login_backoff", &self.login_backoff)
+            .field("max_clock_skew", &self.max_clock_skew)
             .finish()
     }
 }
 
 /// Why a console call failed. Every message names the method and path.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConsoleError {
     /// HTTP 404: the endpoint does not exist on this console (an O&M extension, say).
     #[error("{method} {path}: not available on this console (HTTP 404)")]
@@ -124,11 +140,47 @@ pub enum ConsoleError {
         path: String,
         message: String,
     },
-    /// The login was refused or gave no token.
+    /// The login failed without a refusal of the credentials (console down, 5xx, no token).
     #[error("POST {LOGIN_PATH}: login as {username} failed: {reason}")]
     Login { username: String, reason: String },
+    /// The console refused the credentials at `at`; no login to it before `until` (times
+    /// shown in `zone`), so an account-lockout policy does not lock the user.
+    #[error("POST {LOGIN_PATH}: {}", refused_text(.username, .at, .until, .zone, .reason))]
+    LoginRefused {
+        username: String,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+        zone: chrono_tz::Tz,
+        reason: String,
+    },
     #[error("invalid console connection: {0}")]
     Config(String),
+}
+
+/// "login as ops refused at 10:02 CST; not retrying before 10:17 CST so the account is not
+/// locked — console error 10010001: invalid credentials". A time not on today's date (in
+/// `zone`) carries its date.
+fn refused_text(
+    username: &str,
+    at: &DateTime<Utc>,
+    until: &DateTime<Utc>,
+    zone: &chrono_tz::Tz,
+    reason: &str,
+) -> String {
+    let today = Utc::now().with_timezone(zone).date_naive();
+    let clock = |t: &DateTime<Utc>| {
+        let local = t.with_timezone(zone);
+        if local.date_naive() == today {
+            local.format("%H:%M %Z").to_string()
+        } else {
+            crate::alert::present::time(*t, *zone)
+        }
+    };
+    format!(
+        "login as {username} refused at {}; not retrying before {} so the account is not locked — {reason}",
+        clock(at),
+        clock(until)
+    )
 }
 
 fn trace(t: &Option<String>) -> String {
@@ -143,23 +195,11 @@ impl ConsoleError {
     pub fn is_not_available(&self) -> bool {
         matches!(self, ConsoleError::NotAvailable { .. })
     }
-}
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct TokenKey {
-    url: String,
-    username: String,
-    scene: String,
-}
-
-/// Tokens by console, shared by every client in the process.
-static TOKENS: LazyLock<Mutex<HashMap<TokenKey, String>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-/// One login at a time, so that checks starting together share one login.
-static LOGIN: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
-
-fn tokens() -> std::sync::MutexGuard<'static, HashMap<TokenKey, String>> {
-    TOKENS.lock().unwrap_or_else(|p| p.into_inner())
+    /// True when the login guard holds logins back after a refused login.
+    pub fn is_login_refused(&self) -> bool {
+        matches!(self, ConsoleError::LoginRefused { .. })
+    }
 }
 
 /// Seconds since the epoch at which a JWT expires, when the token is one.
@@ -187,11 +227,12 @@ struct Raw {
     body: Vec<u8>,
 }
 
-/// A client of one console. Cheap to create; tokens live in the process-wide cache.
+/// A client of one console. Cheap to create; the token and the login guard live in the
+/// console's process-wide session.
 pub struct ConsoleClient {
     conn: Connection,
     http: reqwest::Client,
-    key: TokenKey,
+    session: Arc<Session>,
 }
 
 impl ConsoleClient {
@@ -205,6 +246,15 @@ impl ConsoleClient {
                 "url {url:?} must start with http:// or https://"
             )));
         }
+        // A placeholder left from `patrol init` is named, never looked up or logged in with.
+        if let Some(msg) = crate::config::placeholder::console_problem(
+            &conn.name,
+            &conn.url,
+            &conn.username,
+            &conn.password,
+        ) {
+            return Err(ConsoleError::Config(msg));
+        }
         let tls = conn
             .tls
             .client_config(&[b"http/1.1"])
@@ -215,34 +265,39 @@ impl ConsoleClient {
             .tls_backend_preconfigured(tls.config)
             .build()
             .map_err(|e| ConsoleError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let key = TokenKey {
-            url: url.clone(),
-            username: conn.username.clone(),
-            scene: conn.scene.clone(),
-        };
         let mut conn = conn.clone();
         conn.url = url;
-        Ok(ConsoleClient { conn, http, key })
+        let session = session::session(&conn);
+        Ok(ConsoleClient {
+            conn,
+            http,
+            session,
+        })
     }
 
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
-    /// `GET path?query` and the envelope's `data`.
+    /// `GET path?query` and the envelope's `data`, times made explicit
+    /// ([`normalise_times`] in the console's zone).
     pub async fn get_data(
         &self,
         path: &str,
         query: &[(String, String)],
     ) -> Result<Value, ConsoleError> {
         let raw = self.call(Method::GET, path, query, None).await?;
-        unwrap_envelope("GET", path, raw)
+        let mut data = unwrap_envelope("GET", path, raw)?;
+        normalise_times(&mut data, self.conn.console_timezone);
+        Ok(data)
     }
 
-    /// `POST path` with a JSON body, and the envelope's `data`.
+    /// `POST path` with a JSON body, and the envelope's `data` (times made explicit).
     pub async fn post_data(&self, path: &str, body: &Value) -> Result<Value, ConsoleError> {
         let raw = self.call(Method::POST, path, &[], Some(body)).await?;
-        unwrap_envelope("POST", path, raw)
+        let mut data = unwrap_envelope("POST", path, raw)?;
+        normalise_times(&mut data, self.conn.console_timezone);
+        Ok(data)
     }
 
     /// `GET path` and the raw body (a log file, say), for any 2xx status.
@@ -320,47 +375,54 @@ impl ConsoleClient {
         Ok(first)
     }
 
-    /// A token: the cached one, or a new login.
+    /// A token: the cached one, the outcome of the login in flight, or a new login (unless
+    /// the login guard holds logins back). `stale` is a token the console just refused.
     async fn token(&self, stale: Option<&str>) -> Result<String, ConsoleError> {
-        {
-            let mut cache = tokens();
-            match cache.get(&self.key) {
-                Some(t) if Some(t.as_str()) == stale || !usable(t) => {
-                    cache.remove(&self.key);
-                }
-                Some(t) => return Ok(t.clone()),
-                None => {}
-            }
-        }
-        let _one_at_a_time = LOGIN.lock().await;
-        // Another task may have logged in while this one waited.
-        if let Some(t) = tokens().get(&self.key)
-            && Some(t.as_str()) != stale
-            && usable(t)
-        {
-            return Ok(t.clone());
-        }
-        let token = self.login().await?;
-        tokens().insert(self.key.clone(), token.clone());
-        Ok(token)
+        self.session
+            .token(&self.conn, stale, usable, || self.login())
+            .await
     }
 
-    async fn login(&self) -> Result<String, ConsoleError> {
+    /// One login request. Refused credentials (an error envelope, HTTP 401 or 403) are told
+    /// apart from a console that cannot answer.
+    async fn login(&self) -> Result<String, LoginFailure> {
         let body = json!({"username": self.conn.username, "password": self.conn.password});
-        let login_error = |reason: String| ConsoleError::Login {
-            username: self.conn.username.clone(),
-            reason,
+        let other = |e: ConsoleError| {
+            LoginFailure::Other(ConsoleError::Login {
+                username: self.conn.username.clone(),
+                reason: strip_prefix(&e.to_string(), LOGIN_PATH),
+            })
         };
         let raw = self
             .send(Method::POST, LOGIN_PATH, &[], Some(&body), None)
             .await
-            .map_err(|e| login_error(strip_prefix(&e.to_string(), LOGIN_PATH)))?;
-        tracing::debug!(url = %self.conn.url, user = %self.conn.username, "logged in to the HyperBDR console");
-        let data = unwrap_envelope("POST", LOGIN_PATH, raw)
-            .map_err(|e| login_error(strip_prefix(&e.to_string(), LOGIN_PATH)))?;
+            .map_err(other)?;
+        let refused = matches!(raw.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        let data = match unwrap_envelope("POST", LOGIN_PATH, raw) {
+            Ok(data) => data,
+            Err(e @ ConsoleError::Api { .. }) => {
+                return Err(LoginFailure::Refused(strip_prefix(
+                    &e.to_string(),
+                    LOGIN_PATH,
+                )));
+            }
+            Err(e) if refused => {
+                return Err(LoginFailure::Refused(strip_prefix(
+                    &e.to_string(),
+                    LOGIN_PATH,
+                )));
+            }
+            Err(e) => return Err(other(e)),
+        };
         match data.get("token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => Ok(t.to_string()),
-            _ => Err(login_error("the answer has no data.token".into())),
+            Some(t) if !t.is_empty() => {
+                tracing::debug!(url = %self.conn.url, user = %self.conn.username, "logged in to the HyperBDR console");
+                Ok(t.to_string())
+            }
+            _ => Err(LoginFailure::Other(ConsoleError::Login {
+                username: self.conn.username.clone(),
+                reason: "the answer has no data.token".into(),
+            })),
         }
     }
 
@@ -558,8 +620,11 @@ fn list_shape(data: &Value) -> Option<(u64, String)> {
     Some((total, name.clone()))
 }
 
-/// Rewrites every `YYYY-MM-DD HH:MM:SS` string (optionally with `.fraction`) inside `v` to
-/// RFC 3339 UTC, reading it in `tz`. Other strings (RFC 3339 included) stay as they are.
+/// Rewrites every string inside `v` that is a time without an offset (`YYYY-MM-DD
+/// HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, optionally with `.fraction`) to RFC 3339, reading it
+/// in `tz` and writing `tz`'s offset (`Z` for UTC): `2026-03-01 08:00:02` in Asia/Shanghai
+/// becomes `2026-03-01T08:00:02+08:00`. Other strings (RFC 3339 with an offset included)
+/// stay as they are, so the rewrite may be applied twice.
 pub fn normalise_times(v: &mut Value, tz: chrono_tz::Tz) {
     match v {
         Value::String(s) => {
@@ -578,7 +643,7 @@ fn console_time(s: &str, tz: chrono_tz::Tz) -> Option<String> {
     let shape = b.len() >= 19
         && b[..19].iter().enumerate().all(|(i, c)| match i {
             4 | 7 => *c == b'-',
-            10 => *c == b' ',
+            10 => *c == b' ' || *c == b'T',
             13 | 16 => *c == b':',
             _ => c.is_ascii_digit(),
         })
@@ -587,15 +652,17 @@ fn console_time(s: &str, tz: chrono_tz::Tz) -> Option<String> {
     if !shape {
         return None;
     }
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()?;
-    // In a DST fold take the earlier instant; a time in a DST gap is left as written.
+    let naive =
+        NaiveDateTime::parse_from_str(&s.replacen('T', " ", 1), "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    // In a DST fold take the earlier instant; a time in a DST gap is left as written (the
+    // rules read it in the console's zone, `console.timezone`).
     let local = tz.from_local_datetime(&naive).earliest()?;
     let secs = if naive.and_utc().timestamp_subsec_nanos() == 0 {
         SecondsFormat::Secs
     } else {
         SecondsFormat::AutoSi
     };
-    Some(local.with_timezone(&Utc).to_rfc3339_opts(secs, true))
+    Some(local.to_rfc3339_opts(secs, true))
 }
 
 #[cfg(test)]
@@ -603,22 +670,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn console_stamps_become_utc_and_rfc3339_stays() {
+    fn console_stamps_get_the_console_offset_and_rfc3339_stays() {
         let mut v = json!({
             "start_at": "2026-03-01 08:00:02",
-            "nested": [{"end_at": "2026-03-01 08:14:40.250"}],
+            "nested": [{"end_at": "2026-03-01 08:14:40.250", "deep": {"t": "2026-03-01T08:00:02"}}],
             "rfc": "2026-03-01T00:00:02Z",
+            "offset": "2026-03-01T09:00:02+09:00",
             "text": "2026-03-01 08:00:02 was when it broke",
+            "date": "2026-03-01",
             "n": 3
         });
         normalise_times(&mut v, chrono_tz::Asia::Shanghai);
-        assert_eq!(v["start_at"], "2026-03-01T00:00:02Z");
-        assert_eq!(v["nested"][0]["end_at"], "2026-03-01T00:14:40.250Z");
+        assert_eq!(v["start_at"], "2026-03-01T08:00:02+08:00");
+        assert_eq!(v["nested"][0]["end_at"], "2026-03-01T08:14:40.250+08:00");
+        assert_eq!(v["nested"][0]["deep"]["t"], "2026-03-01T08:00:02+08:00");
         assert_eq!(v["rfc"], "2026-03-01T00:00:02Z");
+        assert_eq!(v["offset"], "2026-03-01T09:00:02+09:00");
         assert_eq!(v["text"], "2026-03-01 08:00:02 was when it broke");
+        assert_eq!(v["date"], "2026-03-01");
+        let same = chrono::DateTime::parse_from_rfc3339(v["start_at"].as_str().unwrap()).unwrap();
+        assert_eq!(same.to_utc().to_rfc3339(), "2026-03-01T00:00:02+00:00");
+        // Twice is the same as once.
+        let once = v.clone();
+        normalise_times(&mut v, chrono_tz::Asia::Shanghai);
+        assert_eq!(v, once);
         let mut u = json!("2026-03-01 08:00:02");
         normalise_times(&mut u, chrono_tz::UTC);
         assert_eq!(u, "2026-03-01T08:00:02Z");
+        // Daylight saving: the offset of the day.
+        let mut d = json!(["2026-01-15 12:00:00", "2026-07-15 12:00:00"]);
+        normalise_times(&mut d, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            d,
+            json!(["2026-01-15T12:00:00+01:00", "2026-07-15T12:00:00+02:00"])
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_when_and_until_when_in_the_console_zone() {
+        let now = Utc::now();
+        let e = ConsoleError::LoginRefused {
+            username: "ops".into(),
+            at: now,
+            until: now + chrono::Duration::minutes(15),
+            zone: chrono_tz::Asia::Shanghai,
+            reason: "console error 10010001: invalid credentials".into(),
+        };
+        let local = |t: DateTime<Utc>| {
+            let l = t.with_timezone(&chrono_tz::Asia::Shanghai);
+            if l.date_naive() == now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive() {
+                l.format("%H:%M CST").to_string()
+            } else {
+                l.format("%Y-%m-%d %H:%M CST").to_string()
+            }
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "POST /api/v2/loginNoImageCaptcha: login as ops refused at {}; not retrying before {} so the account is not locked — console error 10010001: invalid credentials",
+                local(now),
+                local(now + chrono::Duration::minutes(15))
+            )
+        );
+        assert!(e.is_login_refused());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The probe's configuration, observation and documentation are in `src/probe/hyperbdr.rs`.
 
 use super::cause::{self, Cause};
-use super::client::{ConsoleClient, ConsoleError, normalise_times};
+use super::client::{Connection, ConsoleClient, ConsoleError};
 use super::rerun::{self, Attempt, Guard};
 use chrono::{Duration as CDuration, SubsecRound, Utc};
 use futures::StreamExt;
@@ -21,12 +21,12 @@ pub struct FetchRequest {
     pub paged: bool,
 }
 
-/// Fetches every endpoint (concurrently) into an observation, times normalised to RFC 3339
-/// UTC; the first failure (in the order given) is the result.
+/// Fetches every endpoint (concurrently) into an observation, times without an offset
+/// rewritten to RFC 3339 in the console's zone (by the client); the first failure (in the
+/// order given) is the result.
 pub async fn fetch_all(
     client: &ConsoleClient,
     fetches: &[FetchRequest],
-    tz: chrono_tz::Tz,
 ) -> Result<Map<String, Value>, ConsoleError> {
     let calls = fetches.iter().map(|f| async move {
         let data = if f.paged {
@@ -38,11 +38,23 @@ pub async fn fetch_all(
     });
     let mut observation = Map::new();
     for r in futures::future::join_all(calls).await {
-        let (name, mut data) = r?;
-        normalise_times(&mut data, tz);
+        let (name, data) = r?;
         observation.insert(name, data);
     }
     Ok(observation)
+}
+
+/// `observation.console`: which console answered and on which clock its times are, so rules
+/// read times without an offset in its zone (`console.timezone`) and allow its clock skew
+/// (`console.max_clock_skew_seconds`, the default of the rules' `max_clock_skew` param).
+pub fn console_info(conn: &Connection, url: &str, scene: &str) -> Value {
+    json!({
+        "name": conn.name,
+        "url": url,
+        "scene": scene,
+        "timezone": conn.console_timezone.name(),
+        "max_clock_skew_seconds": conn.max_clock_skew.as_secs(),
+    })
 }
 
 /// Which failed tasks may be re-run: causes allowed and the attempts allowed per task.
@@ -82,11 +94,7 @@ fn task_list(observation: &mut Map<String, Value>) -> Option<&mut Vec<Value>> {
 }
 
 /// Fetches the steps of every failed task and classifies its cause.
-pub async fn attach_steps(
-    client: &ConsoleClient,
-    observation: &mut Map<String, Value>,
-    tz: chrono_tz::Tz,
-) {
+pub async fn attach_steps(client: &ConsoleClient, observation: &mut Map<String, Value>) {
     let hosts: Vec<Value> = list_items(observation, "hosts");
     let Some(tasks) = task_list(observation) else {
         return;
@@ -108,8 +116,7 @@ pub async fn attach_steps(
     for (i, result) in steps {
         let task = &mut tasks[i];
         let steps = match result {
-            Ok(mut data) => {
-                normalise_times(&mut data, tz);
+            Ok(data) => {
                 let s = data.get("steps").cloned().unwrap_or(Value::Array(vec![]));
                 task["steps"] = s.clone();
                 Some(s)

@@ -36,8 +36,11 @@ pub struct CommandCollector {
     /// File name of the output in the bundle. Default: the program's name + `.txt`.
     #[serde(default)]
     pub name: Option<String>,
-    /// Kill the program after this long. Default: 60s.
-    #[serde(default = "default_timeout")]
+    /// Kill the program after this long. Default: 60s; 10ms to 24h.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::config::bounds::probe_timeout"
+    )]
     pub timeout: Dur,
 }
 
@@ -108,16 +111,24 @@ pub async fn collect(cfg: &CommandCollector, ctx: &JobContext) -> Result<JobOutp
     };
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
-        .current_dir(&ctx.base_dir)
+        // `patrol.yaml` in the current folder has an empty parent; `chdir("")` fails.
+        .current_dir(crate::config::files::dir_or_dot(&ctx.base_dir))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Whatever the program leaves running (also outside its group) is killed when it ends.
+    let marker = crate::leftovers::RunMarker::new();
+    let (k, v) = marker.env();
+    cmd.env(k, v);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
     let pid = child.id();
+    let pgid = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .map(nix::unistd::Pid::from_raw);
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let read = async {
@@ -141,15 +152,11 @@ pub async fn collect(cfg: &CommandCollector, ctx: &JobContext) -> Result<JobOutp
     let (mut out, err, status) = match tokio::time::timeout(timeout, read).await {
         Ok(r) => r,
         Err(_) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            marker.kill_all(pgid);
             return Err(format!("{} timed out after {}", cfg.shown(), cfg.timeout));
         }
     };
+    marker.kill_all(pgid);
     out.extend_from_slice(&err);
     let file = Collected {
         rel: format!("commands/{}", cfg.file_name()),

@@ -6,14 +6,13 @@
 //!     sync-proxy:
 //!       collect:
 //!         - hyperbdr:
-//!             url: ${var:hyperbdr_url}
-//!             username: ${var:hyperbdr_username}
-//!             password: ${secret:hyperbdr_password}
+//!             console: main          # a name under `consoles:` (default: the only one)
 //!             resource_type: sync_proxy
 //!             resource_id: proxy-1
 //! ```
 //!
-//! patrol logs in (`POST /api/v2/loginNoImageCaptcha`), asks for a collection over the export
+//! patrol logs in to the console (url, user, password, TLS of its definition under
+//! `consoles:`; `POST /api/v2/loginNoImageCaptcha`), asks for a collection over the export
 //! window (`POST /api/v2/om/log-collections`), polls `GET /api/v2/om/log-collections` while
 //! its status is `collecting`, and downloads every listed file when it is `available`. A host
 //! the console reports offline (HTTP 400 "offline hosts cannot collect logs") and a
@@ -21,26 +20,23 @@
 //! are exported as usual. `logs.transfer_timeout` bounds the wait and the downloads.
 
 use super::{Collected, JobContext, JobOutput};
-use crate::config::{Dur, Text};
-use crate::hyperbdr::client::{Connection, ConsoleClient};
+use crate::config::Dur;
+use crate::hyperbdr::client::ConsoleClient;
+use crate::hyperbdr::console::Moved;
 use crate::hyperbdr::logs::CollectionRequest;
-use crate::tls::TlsOptions;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 /// Configuration of the `hyperbdr` collector.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HyperbdrCollector {
-    /// Base URL of the console, e.g. `https://console:10443`.
-    pub url: Text,
-    /// Console user.
-    pub username: Text,
-    /// Console password (use `${secret:name}`).
-    pub password: Text,
-    /// `dr` or `migration` (sent as `X-SCENE`). Default: `dr`.
-    #[serde(default = "default_scene")]
-    pub scene: String,
+    /// The console to collect from: a name under `consoles:` in `patrol.yaml`. Default: the
+    /// only console (with several, name one).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub console: Option<Spanned<String>>,
     /// Kind of resource: `console`, `sync_proxy`, `linux_host`, `windows_host` or
     /// `cloud_sync_gateway`.
     pub resource_type: ResourceType,
@@ -49,14 +45,42 @@ pub struct HyperbdrCollector {
     /// Wait between status polls. Default: 1s.
     #[serde(default = "default_poll")]
     pub poll_interval: Dur,
-    /// Accept any TLS certificate (self-signed consoles). Default: false.
+
+    // Keys that moved to the console (`consoles:` in patrol.yaml): read only so that
+    // `validate` can point at them and say what to write instead.
     #[serde(default)]
-    pub insecure: bool,
+    #[schemars(skip)]
+    pub url: Moved,
+    #[serde(default)]
+    #[schemars(skip)]
+    pub username: Moved,
+    #[serde(default)]
+    #[schemars(skip)]
+    pub password: Moved,
+    #[serde(default)]
+    #[schemars(skip)]
+    pub scene: Moved,
+    #[serde(default)]
+    #[schemars(skip)]
+    pub insecure: Moved,
 }
 
-fn default_scene() -> String {
-    "dr".into()
+impl HyperbdrCollector {
+    /// The keys written here that belong to the console now, with where they are.
+    pub fn moved_keys(&self) -> Vec<(&'static str, serde_saphyr::Location)> {
+        let keys: [(&'static str, &Moved); 5] = [
+            ("url", &self.url),
+            ("username", &self.username),
+            ("password", &self.password),
+            ("scene", &self.scene),
+            ("insecure", &self.insecure),
+        ];
+        keys.into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|s| (k, s.referenced)))
+            .collect()
+    }
 }
+
 fn default_poll() -> Dur {
     Dur::secs(1)
 }
@@ -86,13 +110,29 @@ impl ResourceType {
 
 /// Requests a collection for the window, waits for it and downloads its files.
 pub async fn collect(cfg: &HyperbdrCollector, ctx: &JobContext) -> Result<JobOutput, String> {
-    let mut conn = Connection::new(cfg.url.value(), cfg.username.value(), cfg.password.value());
-    conn.scene = cfg.scene.clone();
-    conn.tls = TlsOptions {
-        verify: !cfg.insecure,
-        ca_file: None,
+    let named = match &cfg.console {
+        Some(n) => ctx.consoles.get_key_value(&n.value),
+        None if ctx.consoles.len() == 1 => ctx.consoles.iter().next(),
+        None => None,
     };
-    conn.timeout = ctx.transfer_timeout;
+    let Some((name, console)) = named else {
+        return Err(match &cfg.console {
+            Some(n) => format!(
+                "unknown console `{}` (see `consoles:` in patrol.yaml)",
+                n.value
+            ),
+            None => {
+                "no console named: write `console: NAME` (see `consoles:` in patrol.yaml)".into()
+            }
+        });
+    };
+    // Downloads may be large: each request may take the whole transfer timeout.
+    let conn = console.connection(
+        name,
+        &ctx.base_dir,
+        Some(ctx.transfer_timeout),
+        ctx.transfer_timeout,
+    );
     let console = ConsoleClient::new(&conn).map_err(|e| e.to_string())?;
     let request = CollectionRequest {
         resource_type: cfg.resource_type.as_str(),

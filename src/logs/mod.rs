@@ -47,30 +47,50 @@ pub struct LogsConfig {
     /// Folder bundles are written to, relative to `patrol.yaml`. Default: `log-bundles`.
     #[serde(default = "default_output")]
     pub output: PathBuf,
-    /// The window exported when none is given on the command line. Default: 24h.
-    #[serde(default = "default_since")]
+    /// The window exported when none is given on the command line. Default: 24h; 1m to 366d.
+    #[serde(
+        default = "default_since",
+        deserialize_with = "crate::config::bounds::log_window"
+    )]
     pub since: Dur,
     /// Most bytes of log content in one bundle (newest files are kept first). Default:
-    /// 1073741824 (1 GiB).
-    #[serde(default = "default_bundle_bytes")]
+    /// 1073741824 (1 GiB); 1 to 1099511627776 (1 TiB).
+    #[serde(
+        default = "default_bundle_bytes",
+        deserialize_with = "crate::config::bounds::bundle_bytes"
+    )]
     pub max_bundle_bytes: u64,
     /// Most bytes of log content per source, unless the source sets its own. Default:
-    /// 268435456 (256 MiB).
-    #[serde(default = "default_source_bytes")]
+    /// 268435456 (256 MiB); 1 to 1099511627776 (1 TiB).
+    #[serde(
+        default = "default_source_bytes",
+        deserialize_with = "crate::config::bounds::bundle_bytes"
+    )]
     pub max_source_bytes: u64,
-    /// How many collectors (each SSH host counts as one) run at the same time. Default: 4.
-    #[serde(default = "default_parallel")]
+    /// How many collectors (each SSH host counts as one) run at the same time. Default: 4;
+    /// 1 to 64.
+    #[serde(
+        default = "default_parallel",
+        deserialize_with = "crate::config::bounds::parallel"
+    )]
     pub parallel: usize,
     /// known_hosts file the SSH host keys are checked against (OpenSSH format, relative to
     /// `patrol.yaml`). Default: `~/.ssh/known_hosts`. Unknown or changed keys are refused.
     #[serde(default)]
     pub known_hosts: Option<PathBuf>,
-    /// Longest time to connect to an SSH host, check its key and log in. Default: 10s.
-    #[serde(default = "default_connect_timeout")]
+    /// Longest time to connect to an SSH host, check its key and log in. Default: 10s;
+    /// 100ms to 1h.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "crate::config::bounds::call_timeout"
+    )]
     pub connect_timeout: Dur,
     /// Longest time to list and download the files of one SSH host, or to wait for one
-    /// HyperBDR collection. Default: 5m.
-    #[serde(default = "default_transfer_timeout")]
+    /// HyperBDR collection. Default: 5m; 10ms to 24h.
+    #[serde(
+        default = "default_transfer_timeout",
+        deserialize_with = "crate::config::bounds::probe_timeout"
+    )]
     pub transfer_timeout: Dur,
     /// Zone of line timestamps that carry no offset. Default: the root config's time zone.
     #[serde(default)]
@@ -161,14 +181,19 @@ pub struct RedactPattern {
     pub regex: String,
 }
 
+fn max_bytes_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    crate::config::bounds::bundle_bytes(d).map(Some)
+}
+
 /// One log source (a component): its collectors and its size cap.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSource {
     /// Where its logs come from: a list of collectors, each one key naming the kind.
     pub collect: Vec<CollectorSpec>,
-    /// Most bytes of log content from this source. Default: `logs.max_source_bytes`.
-    #[serde(default)]
+    /// Most bytes of log content from this source. Default: `logs.max_source_bytes`; 1
+    /// to 1099511627776 (1 TiB).
+    #[serde(default, deserialize_with = "max_bytes_opt")]
     pub max_bytes: Option<u64>,
     /// Zone of this source's line timestamps that carry no offset. Default: `logs.timezone`.
     #[serde(default)]
@@ -234,6 +259,8 @@ pub struct JobContext {
     pub known_hosts: PathBuf,
     pub connect_timeout: std::time::Duration,
     pub transfer_timeout: std::time::Duration,
+    /// The consoles of `patrol.yaml`, for `hyperbdr` collectors.
+    pub consoles: Arc<BTreeMap<String, crate::hyperbdr::console::ConsoleConfig>>,
 }
 
 /// What to export: which sources, which window, where to.
@@ -317,6 +344,7 @@ pub async fn export(config: &Config, req: ExportRequest) -> Result<ExportReport,
         known_hosts,
         connect_timeout: logs.connect_timeout.as_duration(),
         transfer_timeout: logs.transfer_timeout.as_duration(),
+        consoles: Arc::new(config.root.consoles.clone()),
     };
     let default_zone = logs.timezone.unwrap_or(config.root.timezone).0;
     let mut jobs = Vec::new();

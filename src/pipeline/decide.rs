@@ -60,7 +60,7 @@ pub fn decide(
             None if run.status != Status::Ok => 1,
             _ => 0,
         };
-        let dependents = bad_dependents(app, store, &check.id)?;
+        let dependents = dependents(app, &check.id);
         let event = build_event(
             root,
             check,
@@ -131,22 +131,24 @@ pub fn hold_for(
     Ok(None)
 }
 
-/// Checks that depend on `id` and are bad now (their alerts are held while `id` is bad).
-fn bad_dependents(app: &App, store: &Store, id: &str) -> Result<Vec<String>, StoreError> {
-    let mut out = Vec::new();
-    for c in app
-        .config
-        .checks
-        .iter()
-        .filter(|c| c.depends_on.iter().any(|d| d == id))
-    {
-        if let Some(s) = store.check_state(&c.id)?
-            && s.status != Status::Ok
+/// Every enabled check that depends on `id`, directly or through others, in id order:
+/// the checks whose alerts are held while `id` is bad, whether they have run yet or not.
+pub fn dependents(app: &App, id: &str) -> Vec<String> {
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    let mut queue = vec![id.to_string()];
+    while let Some(parent) = queue.pop() {
+        for c in app
+            .config
+            .checks
+            .iter()
+            .filter(|c| c.def.enabled && c.depends_on.contains(&parent) && c.id != id)
         {
-            out.push(c.id.clone());
+            if found.insert(c.id.clone()) {
+                queue.push(c.id.clone());
+            }
         }
     }
-    Ok(out)
+    found.into_iter().collect()
 }
 
 /// The channels an alert of `severity` goes to: the check's own (when the severity reaches
@@ -197,6 +199,7 @@ fn build_event(
             tags: check.def.tags.clone(),
             schedule: check.def.schedule.to_string(),
             timezone: check.zone.name().to_string(),
+            console: check.console.clone(),
         },
         state: StateInfo {
             current: run.status,

@@ -90,11 +90,7 @@ async fn attempt(
         timeout,
         state: &inputs.probe_state,
         // `patrol.yaml` in the current folder has an empty parent; "" is no folder to run in.
-        base_dir: if app.config.base_dir.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            &app.config.base_dir
-        },
+        base_dir: crate::config::files::dir_or_dot(&app.config.base_dir),
         redactor: &app.config.redactor,
     };
     let probe = check.def.probe.as_probe();

@@ -13,13 +13,16 @@ mod decide;
 mod execute;
 mod export;
 mod inputs;
+mod parents;
 
-pub use decide::AlertOutcome;
+pub use decide::{AlertOutcome, dependents};
 
 use crate::app::App;
 use crate::config::Check;
+use crate::status::Status;
 use crate::store::{RunRecord, Store, StoreError, Trigger};
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use std::sync::Arc;
 
 /// Whether a run goes through the alert policy.
@@ -49,8 +52,42 @@ pub enum PipelineError {
 }
 
 /// Runs `check` once and stores the result: with [`Alerting::Apply`] the run, the policy
-/// state and the notifications in one transaction.
+/// state and the notifications in one transaction. Runs of one check never overlap in the
+/// process; a bad run of a check with parents is decided once they have judged too (see
+/// `parents`).
 pub async fn run(
+    app: &App,
+    store: &Store,
+    check: &Arc<Check>,
+    trigger: Trigger,
+    scheduled_at: Option<DateTime<Utc>>,
+    alerting: Alerting,
+) -> Result<Outcome, PipelineError> {
+    let lock = parents::lock_of(&check.id);
+    let _held = lock.lock().await;
+    run_locked(app, store, check, trigger, scheduled_at, alerting).await
+}
+
+/// [`run`] with the check's lock already held.
+fn run_locked<'a>(
+    app: &'a App,
+    store: &'a Store,
+    check: &'a Arc<Check>,
+    trigger: Trigger,
+    scheduled_at: Option<DateTime<Utc>>,
+    alerting: Alerting,
+) -> BoxFuture<'a, Result<Outcome, PipelineError>> {
+    Box::pin(run_unboxed(
+        app,
+        store,
+        check,
+        trigger,
+        scheduled_at,
+        alerting,
+    ))
+}
+
+async fn run_unboxed(
     app: &App,
     store: &Store,
     check: &Arc<Check>,
@@ -67,6 +104,9 @@ pub async fn run(
             record: outcome.record,
             alert: None,
         });
+    }
+    if outcome.record.status != Status::Ok && !check.depends_on.is_empty() {
+        parents::refresh(app, store, check, outcome.record.started_at).await;
     }
     let mut alert = decide::decide(app, store, check, &outcome.record)?;
     export::export_logs_on_firing(app, check, &mut outcome.record, &mut alert).await;

@@ -4,8 +4,9 @@
 //! The program runs directly (`argv`, no shell: `$(...)`, `;` and quotes reach it literally)
 //! unless `shell` is given, which runs `/bin/sh -c SHELL`. It runs in a process group of its
 //! own with stdin closed; on timeout the whole group (grandchildren too) gets SIGTERM and,
-//! after a short grace, SIGKILL. When the program ends, anything it left running in its
-//! process group is killed as well, so a check never leaves processes behind.
+//! after a short grace, SIGKILL. When the program ends, anything it left running is killed as
+//! well — in its process group, and also what left the group (`setsid`, a daemon's double
+//! fork), found by a marker in its environment — so a check never leaves processes behind.
 //!
 //! Observation:
 //!
@@ -27,11 +28,13 @@
 //!
 //! Default verdict: with `nagios: true` the exit code's status, the first line as summary and
 //! the performance data as metrics (label → value); otherwise exit code 0 is OK and anything
-//! else CRITICAL. A timeout is UNKNOWN ("timed out after 10s"). A program that cannot be
-//! started at all (not found, not executable) is a probe error.
+//! else CRITICAL. A timeout is UNKNOWN ("timed out after 9.2s (limit 9.2s: ...)", naming the
+//! time it really ran and the limit applied). A program that cannot be started at all (not
+//! found, not executable) is a probe error.
 
 use super::{Probe, ProbeContext, ProbeError, ProbeOutput};
 use crate::config::{Dur, Text};
+use crate::leftovers::RunMarker;
 use crate::redact::Redactor;
 use crate::status::{Status, Verdict};
 use futures::future::BoxFuture;
@@ -68,15 +71,19 @@ pub struct CommandProbe {
     #[serde(default)]
     pub cwd: Option<Text>,
     /// How long the program may run before its process group is killed (default and upper
-    /// bound: the check's timeout, minus a little time to report).
-    #[serde(default)]
+    /// bound: the check's timeout, minus a little time to report). 10ms to 24h.
+    #[serde(default, deserialize_with = "crate::config::bounds::probe_timeout_opt")]
     pub timeout: Option<Dur>,
     /// Interpret the exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and the output
     /// (summary, long output, performance data) per the Nagios plugin guidelines.
     #[serde(default = "default_nagios")]
     pub nagios: bool,
     /// How many bytes of the end of stdout and of stderr are kept in the observation.
-    #[serde(default = "default_max_output")]
+    /// Default: 10240; 0 to 16777216.
+    #[serde(
+        default = "default_max_output",
+        deserialize_with = "crate::config::bounds::output_bytes"
+    )]
     pub max_output_bytes: usize,
 }
 
@@ -149,10 +156,11 @@ impl Probe for CommandProbe {
     }
 }
 
-/// Kills the process group when dropped while armed: the runner may cancel the probe's
-/// future at the check timeout, and the group must not outlive it.
+/// Kills the process group, and every process carrying the run's marker, when dropped: the
+/// runner may cancel the probe's future at the check timeout, and nothing may outlive it.
 struct GroupGuard {
     pgid: Option<Pid>,
+    marker: RunMarker,
 }
 
 impl GroupGuard {
@@ -162,11 +170,19 @@ impl GroupGuard {
             let _ = killpg(pgid, signal);
         }
     }
+
+    /// Kills what is left: the group and whatever left it.
+    fn kill_all(&self) {
+        let found = self.marker.kill_all(self.pgid);
+        if found > 0 {
+            tracing::debug!(found, "killed processes the command left running");
+        }
+    }
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        self.kill(Signal::SIGKILL);
+        self.kill_all();
     }
 }
 
@@ -298,6 +314,9 @@ impl CommandProbe {
         for (k, v) in &self.env {
             cmd.env(k, v.value());
         }
+        let marker = RunMarker::new();
+        let (k, v) = marker.env();
+        cmd.env(k, v);
 
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
@@ -314,6 +333,7 @@ impl CommandProbe {
                 .id()
                 .and_then(|p| i32::try_from(p).ok())
                 .map(Pid::from_raw),
+            marker,
         };
 
         let slack = ctx.redactor.longest();
@@ -327,11 +347,11 @@ impl CommandProbe {
             pumps.push(tokio::spawn(pump(s, err.clone())));
         }
 
-        let mut timed_out = false;
+        let mut timed_out = None;
         let status: ExitStatus = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(status) => status?,
             Err(_) => {
-                timed_out = true;
+                timed_out = Some(started.elapsed());
                 guard.kill(Signal::SIGTERM);
                 match tokio::time::timeout(grace, child.wait()).await {
                     Ok(status) => status?,
@@ -343,8 +363,8 @@ impl CommandProbe {
             }
         };
         let duration = started.elapsed();
-        // Leftovers in the group (children of a program that has ended) die with it.
-        guard.kill(Signal::SIGKILL);
+        // Leftovers (children of a program that has ended, in its group or not) die with it.
+        guard.kill_all();
         let drain = futures::future::join_all(pumps.iter_mut());
         let _ = tokio::time::timeout(DRAIN, drain).await;
         for p in &pumps {
@@ -365,7 +385,7 @@ impl CommandProbe {
         let redactor = ctx.redactor;
         let stdout_tail = out.tail_text(redactor);
         let stderr_tail = err.tail_text(redactor);
-        let plugin = (self.nagios && !timed_out).then(|| {
+        let plugin = (self.nagios && timed_out.is_none()).then(|| {
             let mut p = parse_plugin_output(&out.head_text(redactor));
             truncate_utf8(&mut p.long_output, self.max_output_bytes);
             let status = match exit_code {
@@ -380,7 +400,7 @@ impl CommandProbe {
             "argv": shown_argv,
             "exit_code": exit_code,
             "signal": signal,
-            "timed_out": timed_out,
+            "timed_out": timed_out.is_some(),
             "duration_ms": duration_ms,
             "stdout_tail": stdout_tail,
             "stderr_tail": stderr_tail,
@@ -393,11 +413,22 @@ impl CommandProbe {
             })),
         });
 
-        let verdict = if timed_out {
-            Verdict::unknown(format!(
-                "timed out after {}",
-                humantime::format_duration(round_duration(timeout))
-            ))
+        let verdict = if let Some(ran) = timed_out {
+            // The time it really ran, and where the limit came from when it is not simply the
+            // one written (the check's timeout keeps a reserve to report in).
+            let (ran, limit) = (short_duration(ran), short_duration(timeout));
+            let own_limit = self.timeout.is_some_and(|t| t.as_duration() <= budget);
+            Verdict::unknown(if own_limit && ran == limit {
+                format!("timed out after {ran}")
+            } else if own_limit {
+                format!("timed out after {ran} (limit {limit})")
+            } else {
+                format!(
+                    "timed out after {ran} (limit {limit}: the check's timeout {} less {} kept to report)",
+                    short_duration(ctx.timeout),
+                    short_duration(reserve)
+                )
+            })
         } else if let Some((status, p)) = plugin {
             let summary = if p.first_line.is_empty() {
                 describe_end(exit_code, signal)
@@ -451,13 +482,21 @@ fn last_line(text: &str) -> Option<String> {
         })
 }
 
-/// Whole seconds for timeouts of a second or more, so messages read "10s", not "9s 800ms".
-fn round_duration(d: Duration) -> Duration {
-    if d >= Duration::from_secs(1) {
-        Duration::from_secs(d.as_secs_f64().round() as u64)
-    } else {
-        Duration::from_millis(d.as_millis() as u64)
+/// A duration as people read it: `850ms`, `1.6s`, `2s`, `1m 30s` — tenths below ten
+/// seconds, whole seconds above.
+fn short_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
     }
+    if d < Duration::from_secs(10) {
+        let tenths = (d.as_secs_f64() * 10.0).round() / 10.0;
+        return if tenths.fract() == 0.0 {
+            format!("{}s", tenths as u64)
+        } else {
+            format!("{tenths:.1}s")
+        };
+    }
+    humantime::format_duration(Duration::from_secs(d.as_secs_f64().round() as u64)).to_string()
 }
 
 fn truncate_utf8(s: &mut String, max: usize) {

@@ -54,11 +54,15 @@ use serde_json::json;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatProbe {
-    /// How often the job is expected to succeed (`1d`, `15m`).
+    /// How often the job is expected to succeed (`1d`, `15m`); 1s to 366d.
+    #[serde(deserialize_with = "crate::config::bounds::heartbeat_period")]
     pub period: Dur,
     /// How late a success may be, and how long a started job may run, before the check is
-    /// critical. Default: 5m.
-    #[serde(default = "default_grace")]
+    /// critical. Default: 5m; 0s to 366d.
+    #[serde(
+        default = "default_grace",
+        deserialize_with = "crate::config::bounds::heartbeat_grace"
+    )]
     pub grace: Dur,
 }
 

@@ -81,8 +81,8 @@ pub struct HttpProbe {
     pub expect_status: Option<Vec<StatusRange>>,
     /// Give up the request (connect, TLS, response and body) after this long. Default and
     /// maximum: just under the check's timeout, so that a slow server is reported as a
-    /// timed-out request rather than cut off by the runner.
-    #[serde(default)]
+    /// timed-out request rather than cut off by the runner. 10ms to 24h.
+    #[serde(default, deserialize_with = "crate::config::bounds::probe_timeout_opt")]
     pub timeout: Option<Dur>,
     /// Follow redirects (up to 10). Default: true. With false a 3xx is the response.
     #[serde(default = "yes")]
@@ -97,8 +97,11 @@ pub struct HttpProbe {
     #[serde(default)]
     pub ca_file: Option<Text>,
     /// Keep at most this many bytes of the body; the rest is not read. Default: 1048576
-    /// (1 MiB).
-    #[serde(default = "default_max_body")]
+    /// (1 MiB); 0 to 67108864.
+    #[serde(
+        default = "default_max_body",
+        deserialize_with = "crate::config::bounds::body_bytes"
+    )]
     pub max_body_bytes: u64,
 }
 

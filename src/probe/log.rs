@@ -63,8 +63,11 @@ pub struct LogProbe {
     /// Lines matching this regular expression are ignored even when a pattern matches them.
     #[serde(default)]
     pub exclude: Option<Pattern>,
-    /// How many of the last matching lines the observation keeps.
-    #[serde(default = "default_max_lines")]
+    /// How many of the last matching lines the observation keeps; 1 to 10000.
+    #[serde(
+        default = "default_max_lines",
+        deserialize_with = "crate::config::bounds::max_lines"
+    )]
     pub max_lines: usize,
     /// On the first run of the check, read existing files from their beginning instead of
     /// starting at their end.

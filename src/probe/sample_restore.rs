@@ -98,8 +98,11 @@ pub struct SampleRestoreProbe {
     /// manifest may also be an absolute path. Default: `SHA256SUMS`.
     #[serde(default = "default_manifest")]
     pub manifest: Text,
-    /// Items restored and verified per run. Default: 5.
-    #[serde(default = "default_count")]
+    /// Items restored and verified per run. Default: 5; 1 to 1000.
+    #[serde(
+        default = "default_count",
+        deserialize_with = "crate::config::bounds::sample_count"
+    )]
     pub count: usize,
     /// The folder in which each run makes (and then deletes) its scratch directory. It needs
     /// room for the largest item. Default: the system's temporary folder (`$TMPDIR` or

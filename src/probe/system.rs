@@ -36,7 +36,11 @@ use sysinfo::System;
 #[serde(deny_unknown_fields)]
 pub struct SystemProbe {
     /// How long CPU use is measured (at least 200ms; never longer than the check's timeout).
-    #[serde(default = "default_cpu_sample")]
+    /// At most 60s.
+    #[serde(
+        default = "default_cpu_sample",
+        deserialize_with = "crate::config::bounds::sample"
+    )]
     pub cpu_sample: Dur,
 }
 

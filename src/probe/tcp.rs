@@ -77,8 +77,9 @@ pub struct TcpProbe {
     #[serde(default)]
     pub ca_file: Option<Text>,
     /// Give up resolving, connecting and handshaking after this long. Default and maximum:
-    /// just under the check's timeout, so that the probe reports the timeout itself.
-    #[serde(default)]
+    /// just under the check's timeout, so that the probe reports the timeout itself. 10ms to
+    /// 24h.
+    #[serde(default, deserialize_with = "crate::config::bounds::probe_timeout_opt")]
     pub timeout: Option<Dur>,
 }
 
@@ -156,6 +157,15 @@ impl TcpProbe {
         };
 
         let host = self.host.value();
+        // A placeholder from `patrol init` never resolves to the site (an example name may
+        // resolve to someone else's): say what to fill in rather than "failed to lookup".
+        if let Some(what) = crate::config::placeholder::placeholder_host(host) {
+            not_connected(
+                &mut seen,
+                format!("the host is still {what}: set the real host in patrol.yaml"),
+            );
+            return seen;
+        }
         let addrs: Vec<SocketAddr> =
             match timeout_at(deadline, tokio::net::lookup_host((host, self.port))).await {
                 Ok(Ok(addrs)) => addrs.collect(),

@@ -47,8 +47,11 @@ pub struct TlsFileProbe {
     /// the folder of `patrol.yaml`.
     pub path: Text,
     /// The default verdict is WARNING when a certificate expires within this many days.
-    /// Default: 30.
-    #[serde(default = "default_warn_days")]
+    /// Default: 30; 0 to 3650.
+    #[serde(
+        default = "default_warn_days",
+        deserialize_with = "crate::config::bounds::days"
+    )]
     pub warn_days: f64,
 }
 
@@ -67,8 +70,9 @@ impl Probe for TlsFileProbe {
         Box::pin(async move {
             let path = resolve_path(ctx.base_dir, self.path.value());
             let shown = self.path.display();
-            let bytes = tokio::fs::read(&path)
-                .await
+            // A regular file of a sane size: a FIFO or a device is never waited on.
+            let limit = crate::config::files::MAX_PEM_FILE_BYTES;
+            let bytes = crate::config::files::read_bytes(&path, limit)
                 .map_err(|e| ProbeError::Failed(format!("cannot read {}: {e}", path.display())))?;
             let ders = CertificateDer::pem_slice_iter(&bytes)
                 .collect::<Result<Vec<_>, _>>()

@@ -1,8 +1,11 @@
 //! The engine: sandbox settings, per-evaluation state, value conversion and error reporting.
 
 use super::functions::{self, DataProblem, RuleTime, RuleVerdict, RuleZone};
-use super::{CompiledRule, HistoryEntry, RuleError, RuleInput};
+use super::pool::{RulePool, stack_size};
+use super::{CheckInfo, CompiledRule, HistoryEntry, RuleError, RuleInput, memory};
 use crate::config::RuleLimits;
+use crate::config::bounds;
+use crate::redact::Redactor;
 use crate::status::{Status, Verdict};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
@@ -24,16 +27,17 @@ const DEADLINE_CHECK_EVERY: u64 = 256;
 const TIMEOUT_TOKEN: &str = "patrol-rule-timeout";
 const MEMORY_TOKEN: &str = "patrol-rule-memory";
 
-/// How much the process may grow (resident memory) during one evaluation, in units of the
-/// largest string a rule may build: 256 × 1 MiB = 256 MiB by default, at least 16 MiB. Rhai
-/// checks the size of strings, arrays and maps a rule builds, but not a map grown by
-/// `m[key] = value`, so a runaway rule could otherwise eat gigabytes before its deadline.
-const RSS_GROWTH_STRINGS: u64 = 256;
-const MIN_RSS_GROWTH_KIB: u64 = 16 * 1024;
+/// How much memory one evaluation may hold, in units of the largest string a rule may build:
+/// 256 × 1 MiB = 256 MiB by default, at least 16 MiB. Rhai checks the size of strings, arrays
+/// and maps a rule builds, but not a map grown by `m[key] = value`, so a runaway rule could
+/// otherwise eat gigabytes before its deadline. Counted per evaluation (see `memory`): a rule
+/// is stopped for its own allocations, never for another rule's.
+const MEMORY_BUDGET_STRINGS: u64 = 256;
+const MIN_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
 
-/// How often (wall clock) a running evaluation looks at the process's memory. Reading /proc
-/// costs microseconds, so short rules never do it.
-const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(5);
+/// The most a rule may write with `print` and `debug` in one run; the rest is dropped and
+/// the log says so. A rule printing in a loop must not flood the log.
+pub(crate) const MAX_RULE_OUTPUT: usize = 16 * 1024;
 
 /// State of the evaluation running on this thread. Rhai calls registered functions on the
 /// thread that called `eval`, so a thread-local is a cheap, lock-free home for the verdict,
@@ -50,14 +54,15 @@ pub(crate) struct EvalState {
     /// The zone times without an offset are read in (`probe.console.timezone`, else the
     /// check's); `None`: such times are a data problem, never read as UTC.
     pub zone: Option<RuleZone>,
+    /// The console's allowed clock skew (`probe.console.max_clock_skew_seconds`): the default
+    /// of the `max_clock_skew` param.
+    pub console_skew: Option<f64>,
     pub deadline: Instant,
-    /// When to look at memory next, and the resident size (KiB) at the first look.
-    pub next_memory_check: Instant,
-    pub rss_start_kib: Option<u64>,
-    pub max_rss_growth_kib: u64,
     pub rule: rhai::ImmutableString,
-    /// Masks the rule's `print` and `debug` output before it is logged.
-    pub redactor: crate::redact::Redactor,
+    /// Masks secrets in what the rule prints.
+    pub redactor: Redactor,
+    /// Bytes of `print`/`debug` output written so far in this run.
+    pub printed: usize,
 }
 
 thread_local! {
@@ -72,13 +77,6 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut EvalState) -> R) -> Option<R> {
 /// The evaluation's `now`, or the wall clock outside an evaluation.
 pub(crate) fn current_now() -> DateTime<Utc> {
     with_state(|s| s.now).unwrap_or_else(Utc::now)
-}
-
-/// What a rule printed, as it may be logged: the one place where rule output is masked
-/// (`print` and `debug` both come here), with the rule's name.
-fn rule_output(text: &str) -> (rhai::ImmutableString, String) {
-    with_state(|s| (s.rule.clone(), s.redactor.text(text)))
-        .unwrap_or_else(|| (rhai::ImmutableString::new(), text.to_string()))
 }
 
 /// Installs an evaluation's state and restores the previous one when dropped (also on unwind).
@@ -112,23 +110,112 @@ impl Drop for StateGuard {
     }
 }
 
-/// One engine shared by every rule.
+/// One engine shared by every rule. Evaluations run on the engine's own threads (see
+/// `pool`), sized for the deepest call nesting its limits allow.
 pub struct RuleEngine {
+    inner: Arc<Inner>,
+    pool: RulePool,
+}
+
+/// What an evaluation needs, shared with the rule threads.
+struct Inner {
     engine: Engine,
     limits: RuleLimits,
-    redactor: crate::redact::Redactor,
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for RuleEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleEngine")
-            .field("limits", &self.limits)
+            .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
 }
 
+/// `limits` with every value brought into its range (a configuration is checked when it is
+/// read; this keeps a limit built in code from turning a safeguard off with 0).
+fn in_range(limits: &RuleLimits) -> RuleLimits {
+    let (op_lo, op_hi) = bounds::RULE_OPERATIONS;
+    let (s_lo, s_hi) = bounds::RULE_STRING;
+    let (c_lo, c_hi) = bounds::RULE_COLLECTION;
+    let (t_lo, t_hi) = bounds::RULE_TIMEOUT;
+    RuleLimits {
+        max_operations: limits.max_operations.clamp(op_lo, op_hi),
+        timeout: crate::config::Dur(limits.timeout.as_duration().clamp(t_lo, t_hi)),
+        max_string_size: limits.max_string_size.clamp(s_lo, s_hi),
+        max_collection_size: limits.max_collection_size.clamp(c_lo, c_hi),
+        max_call_levels: limits.max_call_levels.clamp(1, bounds::MAX_CALL_LEVELS),
+    }
+}
+
+/// Writes what a rule prints (`print`, or `debug` with its line) to the log: masked, and at
+/// most [`MAX_RULE_OUTPUT`] bytes per run, then one line saying the rest was cut.
+fn rule_output(text: &str, debug_line: Option<usize>) {
+    let written = with_state(|s| {
+        let room = MAX_RULE_OUTPUT.saturating_sub(s.printed);
+        if room == 0 {
+            return None;
+        }
+        // Mask before cutting, and only as much as can be kept (plus the longest secret, so
+        // that a secret crossing the cut is masked whole rather than half shown).
+        let longest = s.redactor.values().first().map_or(0, String::len);
+        let mut masked = s.redactor.text(prefix(text, room.saturating_add(longest)));
+        let cut = masked.len() > room || text.len() > room.saturating_add(longest);
+        if masked.len() > room {
+            masked.truncate(floor_char_boundary(&masked, room));
+        }
+        s.printed = if cut {
+            MAX_RULE_OUTPUT
+        } else {
+            s.printed + masked.len()
+        };
+        Some((s.rule.clone(), masked, cut))
+    })
+    .flatten();
+    let Some((rule, text, cut)) = written else {
+        return;
+    };
+    match debug_line {
+        None => tracing::info!(target: "patrol::rule", rule = %rule, "{text}"),
+        Some(line) => tracing::debug!(target: "patrol::rule", rule = %rule, line, "{text}"),
+    }
+    if cut {
+        tracing::warn!(
+            target: "patrol::rule",
+            rule = %rule,
+            "... output cut: the rule printed more than {} KiB in this run; the rest is not logged",
+            MAX_RULE_OUTPUT / 1024
+        );
+    }
+}
+
+/// The first `max` bytes of `text`, at a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    &text[..floor_char_boundary(text, max)]
+}
+
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    if max >= text.len() {
+        return text.len();
+    }
+    let mut i = max;
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 impl RuleEngine {
+    /// An engine with `limits` (each brought into its range) whose rules' output is not
+    /// masked: see [`RuleEngine::with_redactor`].
     pub fn new(limits: &RuleLimits) -> RuleEngine {
+        RuleEngine::with_redactor(limits, Redactor::default())
+    }
+
+    /// An engine with `limits` whose rules' `print` and `debug` output is masked by
+    /// `redactor` before it is logged.
+    pub fn with_redactor(limits: &RuleLimits, redactor: Redactor) -> RuleEngine {
+        let limits = in_range(limits);
         let mut engine = Engine::new();
 
         // Sandbox: no modules, no eval, nothing printed to stdout.
@@ -136,14 +223,8 @@ impl RuleEngine {
         engine.set_max_modules(0);
         engine.disable_symbol("eval");
         engine.disable_symbol("import");
-        engine.on_print(|text| {
-            let (rule, text) = rule_output(text);
-            tracing::info!(target: "patrol::rule", rule = %rule, "{text}");
-        });
-        engine.on_debug(|text, _source, pos| {
-            let (rule, text) = rule_output(text);
-            tracing::debug!(target: "patrol::rule", rule = %rule, line = pos.line().unwrap_or(0), "{text}");
-        });
+        engine.on_print(|text| rule_output(text, None));
+        engine.on_debug(|text, _source, pos| rule_output(text, Some(pos.line().unwrap_or(0))));
 
         // Mistakes are errors, not silent `()`.
         engine.set_strict_variables(true);
@@ -157,52 +238,34 @@ impl RuleEngine {
         engine.set_max_array_size(limits.max_collection_size);
         engine.set_max_map_size(limits.max_collection_size);
         engine.on_progress(|ops| {
+            // This evaluation's own allocations (a thread-local count: cheap enough for
+            // every operation).
+            if memory::over_budget() {
+                return Some(Dynamic::from(MEMORY_TOKEN));
+            }
             if ops % DEADLINE_CHECK_EVERY != 0 {
                 return None;
             }
-            with_state(|s| {
-                let now = Instant::now();
-                if now >= s.deadline {
-                    return Some(Dynamic::from(TIMEOUT_TOKEN));
-                }
-                if now >= s.next_memory_check {
-                    s.next_memory_check = now + MEMORY_CHECK_EVERY;
-                    let rss = resident_kib()?;
-                    let start = *s.rss_start_kib.get_or_insert(rss);
-                    if rss.saturating_sub(start) > s.max_rss_growth_kib {
-                        return Some(Dynamic::from(MEMORY_TOKEN));
-                    }
-                }
-                None
-            })
-            .flatten()
+            with_state(|s| (Instant::now() >= s.deadline).then(|| Dynamic::from(TIMEOUT_TOKEN)))
+                .flatten()
         });
 
         functions::register(&mut engine);
 
+        let pool = RulePool::new(stack_size(limits.max_call_levels));
         RuleEngine {
-            engine,
-            limits: limits.clone(),
-            redactor: crate::redact::Redactor::default(),
+            inner: Arc::new(Inner {
+                engine,
+                limits,
+                redactor,
+            }),
+            pool,
         }
-    }
-
-    /// Masks these secrets in what rules print (`print`, `debug`) before it is logged.
-    pub fn with_redactor(mut self, redactor: crate::redact::Redactor) -> RuleEngine {
-        self.redactor = redactor;
-        self
-    }
-
-    /// How much the process may grow during one evaluation (KiB).
-    fn max_rss_growth_kib(&self) -> u64 {
-        (self.limits.max_string_size as u64 / 1024)
-            .saturating_mul(RSS_GROWTH_STRINGS)
-            .max(MIN_RSS_GROWTH_KIB)
     }
 
     /// The limits this engine enforces.
     pub fn limits(&self) -> &RuleLimits {
-        &self.limits
+        &self.inner.limits
     }
 
     /// Compiles `source`; `origin` and `line_offset` locate errors (an inline rule's lines are
@@ -221,6 +284,7 @@ impl RuleEngine {
             scope.push(name, ());
         }
         let ast = self
+            .inner
             .engine
             .compile_with_scope(&scope, source)
             .map_err(|err| {
@@ -247,12 +311,15 @@ impl RuleEngine {
 
     /// Reads and compiles a rule file (`rules/NAME.rhai`).
     pub fn compile_file(&self, name: &str, path: &Path) -> Result<CompiledRule, RuleError> {
-        let source = std::fs::read_to_string(path).map_err(|err| RuleError {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read rule: {err}"),
-        })?;
+        // Regular files of at most 1 MiB, LF or CRLF line endings (as the loader reads them).
+        let source =
+            crate::config::files::read_config_file(path, crate::config::files::MAX_RULE_FILE_BYTES)
+                .map_err(|d| RuleError {
+                    file: path.to_path_buf(),
+                    line: d.line,
+                    column: d.column,
+                    message: d.message.replace("cannot read:", "cannot read rule:"),
+                })?;
         self.compile(name, &source, path, 0)
     }
 
@@ -289,7 +356,66 @@ impl RuleEngine {
         input: &RuleInput<'_>,
         zone: Option<&str>,
     ) -> Verdict {
+        // The rule thread needs its own copy of the input (observations are small next to
+        // what evaluating costs).
+        let inner = self.inner.clone();
+        let rule = rule.clone();
+        let owned = OwnedInput {
+            observation: input.observation.clone(),
+            params: input.params.clone(),
+            check: input.check.clone(),
+            history: input.history.to_vec(),
+            now: input.now,
+        };
+        let zone = zone.map(str::to_string);
+        let origin = rule.origin.clone();
+        self.pool
+            .run(move || {
+                let input = RuleInput {
+                    observation: &owned.observation,
+                    params: &owned.params,
+                    check: &owned.check,
+                    history: &owned.history,
+                    now: owned.now,
+                };
+                inner.evaluate_guarded(&rule, &input, zone.as_deref())
+            })
+            .unwrap_or_else(|| {
+                Verdict::unknown(format!(
+                    "rule {}: could not be evaluated (no rule thread could be started; see the log)",
+                    origin.display()
+                ))
+            })
+    }
+}
+
+/// A rule's input, owned, for the trip to a rule thread.
+struct OwnedInput {
+    observation: serde_json::Value,
+    params: serde_json::Value,
+    check: CheckInfo,
+    history: Vec<HistoryEntry>,
+    now: DateTime<Utc>,
+}
+
+impl Inner {
+    /// How many bytes one evaluation may hold.
+    fn memory_budget(&self) -> u64 {
+        (self.limits.max_string_size as u64)
+            .saturating_mul(MEMORY_BUDGET_STRINGS)
+            .max(MIN_MEMORY_BUDGET)
+    }
+
+    /// Evaluates on this (rule) thread; a panic is an UNKNOWN verdict.
+    fn evaluate_guarded(
+        &self,
+        rule: &CompiledRule,
+        input: &RuleInput<'_>,
+        zone: Option<&str>,
+    ) -> Verdict {
+        memory::arm(self.memory_budget());
         let outcome = catch_unwind(AssertUnwindSafe(|| self.evaluate_inner(rule, input, zone)));
+        memory::disarm();
         match outcome {
             Ok(verdict) => verdict,
             Err(panic) => {
@@ -326,12 +452,11 @@ impl RuleEngine {
             now: input.now,
             params: params.clone(),
             zone: functions::rule_zone(input.observation, zone),
+            console_skew: functions::console_skew(input.observation),
             deadline: started + timeout,
-            next_memory_check: started + MEMORY_CHECK_EVERY,
-            rss_start_kib: None,
-            max_rss_growth_kib: self.max_rss_growth_kib(),
             rule: rule.label.clone(),
             redactor: self.redactor.clone(),
+            printed: 0,
         });
 
         let mut scope = Scope::with_capacity(SCOPE_NAMES.len());
@@ -344,6 +469,8 @@ impl RuleEngine {
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast);
+        // The scope's values are this evaluation's: free them while it is still accounted.
+        drop(scope);
         let state = guard.take();
 
         match result {
@@ -372,7 +499,13 @@ impl RuleEngine {
                     Status::Unknown,
                     format!(
                         "rule {}",
-                        describe_error(&err, rule, timeout, started.elapsed())
+                        describe_error(
+                            &err,
+                            rule,
+                            timeout,
+                            started.elapsed(),
+                            self.memory_budget()
+                        )
                     ),
                 ),
             },
@@ -403,6 +536,7 @@ fn describe_error(
     rule: &CompiledRule,
     timeout: Duration,
     elapsed: Duration,
+    memory_budget: u64,
 ) -> String {
     let mut calls = Vec::new();
     let mut inner = err;
@@ -427,7 +561,10 @@ fn describe_error(
         EvalAltResult::ErrorTerminated(token, _)
             if token.clone().into_string().ok().as_deref() == Some(MEMORY_TOKEN) =>
         {
-            "stopped: memory grew too much (limit: 256 × max_string_size)".to_string()
+            format!(
+                "stopped: memory grew too much (this rule held more than {}; limit: 256 × max_string_size)",
+                crate::config::files::human_bytes(memory_budget)
+            )
         }
         EvalAltResult::ErrorTooManyOperations(_) => "too many operations (limit reached)".into(),
         EvalAltResult::ErrorStackOverflow(_) => "too many nested function calls".into(),
@@ -452,13 +589,6 @@ fn describe_error(
         out.push_str(&format!(" (in function {})", calls.join(" ← ")));
     }
     out
-}
-
-/// The process's resident memory in KiB (Linux; `None` elsewhere).
-fn resident_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn round_ms(d: Duration) -> Duration {

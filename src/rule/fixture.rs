@@ -251,12 +251,18 @@ fn fixture_stem(file: &Path) -> String {
 }
 
 fn run_file(file: &Path, engine: &RuleEngine, report: &mut FixtureReport) {
-    let text = match std::fs::read_to_string(file) {
+    let limit = crate::config::files::MAX_CONFIG_FILE_BYTES;
+    let text = match crate::config::files::read_config_file(file, limit) {
         Ok(t) => t,
-        Err(e) => {
+        Err(d) => {
+            let at = if (d.line, d.column) == (1, 1) {
+                String::new()
+            } else {
+                format!("{}:{}: ", d.line, d.column)
+            };
             report
                 .results
-                .push(file_failure(file, "", format!("cannot read: {e}")));
+                .push(file_failure(file, "", format!("{at}{}", d.message)));
             return;
         }
     };

@@ -111,8 +111,10 @@
 //! | `cannot_judge(message)` | — | `cannot_judge("no storage reports its quota")` — ends the run at once as UNKNOWN with `message` (also from inside a function, where `return unknown(...)` only leaves the function). |
 //! | `param_seconds(name, default)` | float | `param_seconds("min_gap", "6h")` — a param given as seconds or as a duration text (`"90s"`, `"5m"`, `"6h"`, `"2d"`). |
 //!
-//! The allowed clock skew is the check's param `max_clock_skew` (seconds or a duration text;
-//! default 5 minutes).
+//! The allowed clock skew is the check's param `max_clock_skew` (seconds or a duration text);
+//! without it, the console's (`probe.console.max_clock_skew_seconds`, which probes that talk
+//! to a console set from its `max_clock_skew`), else 5 minutes. `param_seconds("max_clock_skew",
+//! …)` falls back to the console's value the same way.
 //!
 //! ## Numbers and text
 //!
@@ -436,6 +438,16 @@ pub(crate) fn rule_zone(
         name: name.to_string(),
         zone: zone_of(name),
     })
+}
+
+/// The console's allowed clock skew in seconds (`observation.console.max_clock_skew_seconds`,
+/// a number ≥ 0), when the probe names one.
+pub(crate) fn console_skew(observation: &serde_json::Value) -> Option<f64> {
+    observation
+        .get("console")?
+        .get("max_clock_skew_seconds")?
+        .as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0)
 }
 
 fn current_zone() -> Option<RuleZone> {
@@ -935,6 +947,13 @@ fn param_value(name: &str) -> Option<Dynamic> {
 }
 
 fn param_seconds(name: &str, default: &Dynamic) -> Res<FLOAT> {
+    // The console knows its own clock's skew: it is the default of `max_clock_skew`.
+    if name == "max_clock_skew"
+        && param_value(name).is_none()
+        && let Some(console) = with_state(|s| s.console_skew).flatten()
+    {
+        return Ok(console);
+    }
     match param_value(name) {
         Some(v) => seconds_of(&v).map_or_else(
             || {
@@ -1060,7 +1079,8 @@ fn check_num(root: &Dynamic, path: &str, place: &str, v: Dynamic) -> Res<Dynamic
     }
 }
 
-/// How far in the future a past event may lie: the check's `max_clock_skew` param.
+/// How far in the future a past event may lie: the check's `max_clock_skew` param, else the
+/// console's, else 5 minutes.
 fn max_clock_skew() -> Res<f64> {
     param_seconds(
         "max_clock_skew",

@@ -9,6 +9,8 @@
 mod engine;
 pub mod fixture;
 pub mod functions;
+mod memory;
+mod pool;
 
 use crate::status::Status;
 use chrono::{DateTime, Utc};

@@ -47,6 +47,7 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Misfire => "misfire",
         Trigger::Manual => "manual",
         Trigger::Heartbeat => "heartbeat",
+        Trigger::Dependency => "dependency",
     }
 }
 
@@ -82,7 +83,14 @@ struct Daemon {
     rerun: HashMap<String, Trigger>,
     /// sd_notify, self-heartbeat, the daemon's own figures (see `crate::service`).
     service: crate::service::Service,
+    /// Where a reload running beside the loop sends its result, whether one is running, and
+    /// whether another was asked for meanwhile.
+    reload_tx: mpsc::UnboundedSender<LoadResult>,
+    reloading: bool,
+    reload_again: bool,
 }
+
+type LoadResult = Result<(App, Vec<crate::config::Diagnostic>), Vec<crate::config::Diagnostic>>;
 
 pub(super) async fn run(
     opts: DaemonOptions,
@@ -96,7 +104,22 @@ pub(super) async fn run(
     // Absolute, so that reloads, the file watcher and relative paths in the configuration do
     // not depend on the working directory.
     let config_path = std::path::absolute(&opts.config_path).unwrap_or(opts.config_path.clone());
-    let (app, problems) = reload::load(&config_path).await.map_err(|diags| {
+    // A stop request is heard while the configuration is read, however long that takes.
+    let load = reload::load(&config_path);
+    tokio::pin!(load);
+    let loaded = loop {
+        tokio::select! {
+            loaded = &mut load => break loaded,
+            cmd = control.rx.recv() => match cmd {
+                Some(Command::Reload) => {}
+                Some(Command::Shutdown) | None => {
+                    tracing::info!("stop requested while the configuration was being read");
+                    return Ok(());
+                }
+            },
+        }
+    };
+    let (app, problems) = loaded.map_err(|diags| {
         reload::log_problems(&diags);
         DaemonError::Config(
             diags
@@ -168,6 +191,7 @@ pub(super) async fn run(
 
     let service = crate::service::Service::start(store.clone(), app_tx.subscribe());
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel();
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let permits = app.config.root.concurrency.max(1);
     let mut d = Daemon {
         app,
@@ -191,6 +215,9 @@ pub(super) async fn run(
         stats,
         rerun: HashMap::new(),
         service,
+        reload_tx,
+        reloading: false,
+        reload_again: false,
     };
     d.start_up();
     d.rewatch();
@@ -204,7 +231,7 @@ pub(super) async fn run(
         let debounce = reload_at.unwrap_or_else(|| Instant::now() + MAX_SLEEP);
         tokio::select! {
             cmd = control.rx.recv() => match cmd {
-                Some(Command::Reload) => d.reload().await,
+                Some(Command::Reload) => d.reload(),
                 Some(Command::Shutdown) | None => break,
             },
             Some(()) = fs_rx.recv() => {
@@ -213,8 +240,9 @@ pub(super) async fn run(
             _ = tokio::time::sleep_until(debounce), if reload_at.is_some() => {
                 reload_at = None;
                 tracing::info!("configuration files changed: reloading");
-                d.reload().await;
+                d.reload();
             }
+            Some(loaded) = reload_rx.recv() => d.reloaded(loaded),
             Some(res) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => d.finished(res),
             Some(req) = run_rx.recv() => d.requested(req),
             _ = tokio::time::sleep_until(wake) => d.fire_due(),
@@ -459,10 +487,30 @@ impl Daemon {
         }
     }
 
-    /// Loads the configuration again; swaps it in only when it has no problem at all.
-    async fn reload(&mut self) {
+    /// Starts loading the configuration again, beside the loop: checks keep running on
+    /// time however long reading the files takes (a slow or hung file system).
+    fn reload(&mut self) {
+        if self.reloading {
+            self.reload_again = true;
+            return;
+        }
+        self.reloading = true;
         let path = self.app.config.path.clone();
-        let problems = match reload::load(&path).await {
+        let tx = self.reload_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(reload::load(&path).await);
+        });
+    }
+
+    /// A reload has read the configuration: swaps it in only when it has no problem at all.
+    fn reloaded(&mut self, loaded: LoadResult) {
+        self.reloading = false;
+        if std::mem::take(&mut self.reload_again) {
+            // Files changed again while these were read: this result is stale already.
+            self.reload();
+            return;
+        }
+        let problems = match loaded {
             Ok((app, problems)) if problems.is_empty() => return self.apply(app),
             Ok((_, problems)) | Err(problems) => problems,
         };

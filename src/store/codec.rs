@@ -29,6 +29,7 @@ pub(crate) fn trigger_text(t: Trigger) -> &'static str {
         Trigger::Misfire => "misfire",
         Trigger::Manual => "manual",
         Trigger::Heartbeat => "heartbeat",
+        Trigger::Dependency => "dependency",
     }
 }
 
@@ -38,6 +39,7 @@ pub(crate) fn parse_trigger(s: &str) -> Result<Trigger, StoreError> {
         "misfire" => Ok(Trigger::Misfire),
         "manual" => Ok(Trigger::Manual),
         "heartbeat" => Ok(Trigger::Heartbeat),
+        "dependency" => Ok(Trigger::Dependency),
         other => Err(StoreError::BadValue(format!("trigger {other:?}"))),
     }
 }

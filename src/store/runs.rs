@@ -25,6 +25,9 @@ pub enum Trigger {
     Manual,
     /// A heartbeat ping arrived, or a heartbeat deadline passed.
     Heartbeat,
+    /// A check that depends on this one was bad: this parent ran first, so that the
+    /// dependent's alert is held (or sent) on a fresh result.
+    Dependency,
 }
 
 /// One run of one check, as stored.

@@ -34,7 +34,7 @@ fn not_found(what: &str) -> Response {
     error(StatusCode::NOT_FOUND, what)
 }
 
-/// `GET /api/v1/checks[?tag=&status=]`: every configured check, worst first.
+/// `GET /api/v1/checks[?tag=&status=&console=]`: every configured check, worst first.
 pub(crate) async fn checks(State(s): State<Shared>, Query(filter): Query<Filter>) -> Response {
     let app = s.app();
     let rows = blocking!(s, move |store| view::rows(&app, store, false));
@@ -231,8 +231,9 @@ pub(crate) async fn add_silence(
     if n.check.is_some() == n.tag.is_some() {
         return error(StatusCode::BAD_REQUEST, "give exactly one of check or tag");
     }
+    // The id as written of a per-console check silences every console's instance.
     if let Some(c) = &n.check
-        && app.config.check(c).is_none()
+        && app.config.instances(c).is_empty()
     {
         return not_found(&format!("no check {c}"));
     }

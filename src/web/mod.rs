@@ -224,6 +224,41 @@ pub async fn start(
     }
 }
 
+/// Serves the status page, API and metrics of a store on a listener the caller bound, with
+/// no daemon behind it (`patrol demo`): nothing runs on a schedule, and manual runs and
+/// heartbeat pings are answered as with a daemon that has stopped.
+pub fn serve(listener: tokio::net::TcpListener, app: Arc<App>, store: Arc<Store>) -> WebServer {
+    // The receiving ends are dropped: a run request finds no daemon.
+    let (runs, _) = mpsc::unbounded_channel();
+    let (_, app) = watch::channel(app);
+    let shared = Shared {
+        app,
+        store,
+        runs,
+        stats: Arc::new(SchedulerStats::default()),
+        pinged: Arc::new(tokio::sync::Notify::new()),
+        conns: Arc::new(ConnStats::default()),
+    };
+    // The same limits as the daemon's server (header and idle timeouts, connection cap).
+    let cfg = shared.app().config.root.web.clone();
+    let limits = serve::Limits {
+        max_connections: serve::effective_cap(
+            cfg.max_connections,
+            crate::service::open_file_limit(),
+        ),
+        header_timeout: cfg.header_timeout.as_duration(),
+        idle_timeout: cfg.idle_timeout.as_duration(),
+    };
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let conns = shared.conns.clone();
+    let app = router(shared);
+    let task = tokio::spawn(serve::serve(listener, app, limits, conns, stop_rx));
+    WebServer {
+        stop: Some(stop_tx),
+        tasks: vec![task],
+    }
+}
+
 fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(pages::status_page))

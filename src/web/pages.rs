@@ -139,6 +139,7 @@ pub(crate) async fn status_page(State(s): State<Shared>, Query(filter): Query<Fi
         .iter()
         .flat_map(|c| c.def.tags.clone())
         .collect();
+    let consoles: Vec<String> = app.config.root.consoles.keys().cloned().collect();
     let total = rows.len();
     let shown: Vec<&view::CheckRow> = rows.iter().filter(|r| filter.admits(r)).collect();
     let (tz, refresh, generated_at) = common(&app);
@@ -150,8 +151,9 @@ pub(crate) async fn status_page(State(s): State<Shared>, Query(filter): Query<Fi
             counts_bad => bad,
             total,
             tags,
+            consoles,
             statuses => ["critical", "unknown", "warning", "pending", "ok"],
-            filter => context! { tag => filter.tag, status => filter.status },
+            filter => context! { tag => filter.tag, status => filter.status, console => filter.console },
             tz, refresh, generated_at,
             version => env!("CARGO_PKG_VERSION"),
         },

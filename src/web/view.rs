@@ -17,6 +17,9 @@ pub(crate) struct CheckRow {
     pub name: String,
     pub kind: &'static str,
     pub tags: Vec<String>,
+    /// The HyperBDR console the check runs against (only for such checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
     pub enabled: bool,
     /// ok | warning | critical | unknown, or `pending` before the first run.
     pub status: String,
@@ -50,13 +53,16 @@ impl CheckRow {
     }
 }
 
-/// Filters of the status page and the list API (`?tag=&status=`).
+/// Filters of the status page and the list API (`?tag=&status=&console=`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub(crate) struct Filter {
     #[serde(default)]
     pub tag: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+    /// A HyperBDR console's name: only its checks.
+    #[serde(default)]
+    pub console: Option<String>,
 }
 
 impl Filter {
@@ -66,9 +72,15 @@ impl Filter {
     fn status(&self) -> Option<&str> {
         self.status.as_deref().filter(|t| !t.is_empty())
     }
+    fn console(&self) -> Option<&str> {
+        self.console.as_deref().filter(|t| !t.is_empty())
+    }
     pub fn admits(&self, row: &CheckRow) -> bool {
         self.tag().is_none_or(|t| row.tags.iter().any(|x| x == t))
             && self.status().is_none_or(|s| row.status == s)
+            && self
+                .console()
+                .is_none_or(|c| row.console.as_deref() == Some(c))
     }
 }
 
@@ -123,6 +135,7 @@ pub(crate) fn row(
         name: check.name.clone(),
         kind: check.def.probe.kind(),
         tags: check.def.tags.clone(),
+        console: check.console.clone(),
         enabled: check.def.enabled,
         status: state
             .map(|s| s.status.as_str().to_string())

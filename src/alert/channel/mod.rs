@@ -53,7 +53,9 @@ pub fn build_channels(config: &Config) -> (HashMap<String, Arc<dyn Channel>>, Ve
         timezone: config.root.timezone,
         status_page_url: config.root.status_page_url.clone(),
     };
-    let text = std::fs::read_to_string(&config.path).unwrap_or_default();
+    let text =
+        crate::config::files::read_text(&config.path, crate::config::files::MAX_CONFIG_FILE_BYTES)
+            .unwrap_or_default();
     let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
     let mut problems = Vec::new();
     for (name, cfg) in &config.root.channels {

@@ -124,6 +124,7 @@ pub fn build_report(
                 .map(|r| r.schedule.to_string())
                 .unwrap_or_default(),
             timezone: zone.name().to_string(),
+            console: None,
         },
         state: StateInfo {
             current: f.worst,

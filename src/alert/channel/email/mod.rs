@@ -71,7 +71,9 @@ pub struct EmailConfig {
     /// Copy recipients.
     #[serde(default)]
     pub cc: Vec<Text>,
-    /// Give up one delivery attempt after this long (it is retried later). Default: 30s.
+    /// Give up one delivery attempt after this long (it is retried later). Default: 30s;
+    /// 100ms to 1h.
+    #[serde(default, deserialize_with = "crate::config::bounds::call_timeout_opt")]
     pub timeout: Option<Dur>,
     /// A PEM file of CA certificates to trust INSTEAD OF the system's CA store (a private
     /// CA). A relative path resolves against the folder of `patrol.yaml`. Certificates are
@@ -523,6 +525,7 @@ pub fn test_event(channel: &str, now: DateTime<Utc>) -> AlertEvent {
             tags: vec![],
             schedule: String::new(),
             timezone: String::new(),
+            console: None,
         },
         state: StateInfo {
             current: Status::Ok,

@@ -219,6 +219,7 @@ impl<'a> Section<'a> {
         let mut rows: Vec<(&'static str, String)> = vec![("Status", v.status.clone())];
         rows.extend(v.state.iter().cloned());
         rows.push(("Check", e.check.id.clone()));
+        rows.extend(present::console_row(e));
         if !e.check.tags.is_empty() {
             rows.push(("Tags", e.check.tags.join(", ")));
         }
@@ -347,6 +348,7 @@ mod tests {
                 tags: vec![],
                 schedule: "every 5m".into(),
                 timezone: "UTC".into(),
+                console: None,
             },
             state: StateInfo {
                 current: status,

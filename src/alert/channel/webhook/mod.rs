@@ -11,7 +11,8 @@
 //!   "created_at": "2024-05-01T07:30:00Z",
 //!   "events": [ { "event_id", "type": "firing|resolved|reminder|flapping|test", "reason",
 //!                 "fingerprint", "incident_id",
-//!                 "check":  { "id", "name", "description", "tags", "schedule", "timezone" },
+//!                 "check":  { "id", "name", "description", "tags", "schedule", "timezone",
+//!                             "console" (a check of a HyperBDR console only) },
 //!                 "state":  { "current", "previous", "since", "consecutive_failures" },
 //!                 "result": { "summary", "metrics", "facts", "output_tail", "started_at",
 //!                             "duration_ms" },
@@ -94,7 +95,9 @@ pub struct WebhookConfig {
     /// `webhook-*` signature headers cannot be set here.
     #[serde(default)]
     pub headers: BTreeMap<String, Text>,
-    /// Give up one delivery attempt after this long (it is then retried). Default: 10s.
+    /// Give up one delivery attempt after this long (it is then retried). Default: 10s;
+    /// 100ms to 1h.
+    #[serde(default, deserialize_with = "crate::config::bounds::call_timeout_opt")]
     pub timeout: Option<Dur>,
     /// A PEM file of CA certificates to trust INSTEAD OF the system's CA store, for an
     /// `https://` receiver with a private CA (like `curl --cacert`). A relative path resolves
@@ -542,6 +545,7 @@ pub fn test_event(channel: &str, now: DateTime<Utc>, status_url: Option<&str>) -
             tags: vec!["test".into()],
             schedule: "manual".into(),
             timezone: "UTC".into(),
+            console: None,
         },
         state: StateInfo {
             current: Status::Ok,

@@ -101,6 +101,9 @@ fn am_alert(e: &AlertEvent) -> Map<String, Value> {
     if !e.check.tags.is_empty() {
         labels.insert("tags".into(), json!(e.check.tags.join(",")));
     }
+    if let Some(c) = &e.check.console {
+        labels.insert("console".into(), json!(c));
+    }
     let mut annotations = Map::new();
     annotations.insert("summary".into(), json!(e.result.summary));
     // Not a label: labels must stay the same from firing to resolved.

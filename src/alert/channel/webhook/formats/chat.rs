@@ -37,6 +37,7 @@ impl<'a> Card<'a> {
             check.push_str(&format!(" (tags: {})", e.check.tags.join(", ")));
         }
         facts.push(("Check", check));
+        facts.extend(present::console_row(e));
         if !e.result.metrics.is_empty() {
             let m: Vec<String> = e
                 .result

@@ -46,7 +46,7 @@ pub fn patrol(events: &[AlertEvent], delivery_id: &str) -> Value {
 /// model changes.
 pub fn patrol_event(e: &AlertEvent) -> Value {
     let r = &e.result;
-    json!({
+    let mut v = json!({
         "event_id": e.event_id,
         "type": e.kind.as_str(),
         "reason": e.reason,
@@ -78,7 +78,12 @@ pub fn patrol_event(e: &AlertEvent) -> Value {
         "suppressed_dependents": e.suppressed_dependents,
         "url": e.url,
         "created_at": rfc3339(e.created_at),
-    })
+    });
+    // Only checks that run against a HyperBDR console have one (a new field in version 1).
+    if let Some(c) = &e.check.console {
+        v["check"]["console"] = json!(c);
+    }
+    v
 }
 
 // ---------------------------------------------------------------------------------------------
