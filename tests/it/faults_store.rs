@@ -4,11 +4,8 @@
 //! the results and their notifications in memory, says so on `/healthz`, `/metrics` and the
 //! page, and writes everything once the permissions are fixed.
 
-mod common;
-#[path = "common/web_daemon.rs"]
-mod web_daemon;
-
-use common::{free_port, write_tree};
+use crate::common::web_daemon::http_get;
+use crate::common::{LONG, free_port, wait_until, write_tree};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -17,7 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use web_daemon::{LONG, http_get, wait_until};
 
 /// Who the daemon runs as: `nobody` when the tests run as root, else the test's own user.
 fn unprivileged() -> Option<u32> {
@@ -266,7 +262,7 @@ fn a_read_only_database_keeps_results_and_alerts_in_memory_until_it_is_writable(
     setup(d_path, "patrol.db", web, hook);
     // The store exists (created by the daemon's user), then becomes read-only.
     let made = patrol_cmd(d_path, &["run", "tick"]).output().expect("run");
-    assert!(made.status.success(), "{}", common::stderr(&made));
+    assert!(made.status.success(), "{}", crate::common::stderr(&made));
     let db = d_path.join("patrol.db");
     chmod(&db, 0o444);
 
