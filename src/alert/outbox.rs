@@ -100,8 +100,12 @@ impl Deliverer {
             .clone()
     }
 
-    /// Sends every due group once.
+    /// Sends every due group once. Nothing is sent while the store cannot be written: a
+    /// delivery it cannot record would be sent again and again.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<PassReport, StoreError> {
+        if self.store.is_faulted() {
+            return Ok(PassReport::default());
+        }
         let rows = self.store.due_outbox(now, 1000)?;
         let mut by_channel: BTreeMap<String, Vec<OutboxRow>> = BTreeMap::new();
         for row in rows {

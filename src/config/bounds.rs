@@ -116,6 +116,10 @@ durations! {
     store_max_age, store_max_age_opt: "max_age", HOUR, Duration::from_secs(3650 * 86_400);
     /// `web.refresh`.
     web_refresh, web_refresh_opt: "refresh", SEC, HOUR;
+    /// `web.header_timeout`.
+    web_header_timeout, web_header_timeout_opt: "header_timeout", Duration::from_millis(100), Duration::from_secs(600);
+    /// `web.idle_timeout`.
+    web_idle_timeout, web_idle_timeout_opt: "idle_timeout", SEC, HOUR;
     /// Timeouts of one network call or delivery (`delivery.timeout`, `self_heartbeat.timeout`,
     /// channel timeouts).
     call_timeout, call_timeout_opt: "timeout", Duration::from_millis(100), HOUR;
@@ -156,6 +160,8 @@ counts! {
     observation_bytes: usize, "max_observation_bytes", 1024, 64 << 20;
     /// `web.max_ping_body`.
     ping_body: usize, "max_ping_body", 0, 16 << 20;
+    /// `web.max_connections`.
+    web_connections: usize, "max_connections", 1, 65_536;
     /// How much output of a program is kept (`max_output_bytes`).
     output_bytes: usize, "max_output_bytes", 0, 16 << 20;
     /// How much of an HTTP body is read (`max_body_bytes`).

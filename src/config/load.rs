@@ -213,7 +213,6 @@ fn check_root(root: &RootConfig, path: &Path, text: &str, problems: &mut Vec<Dia
             ));
         }
     }
-    check_web(root, path, text, problems);
     if root.concurrency == 0 {
         problems.push(Diagnostic::new(
             path,
@@ -748,30 +747,6 @@ fn looks_like_rule_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
-/// The line of the first `key:` in a text (for problems found after parsing).
-/// The web server's limits: none may be 0 (that would refuse every connection or close it
-/// before its first byte).
-fn check_web(root: &RootConfig, path: &Path, text: &str, problems: &mut Vec<Diagnostic>) {
-    let web = &root.web;
-    let mut bad = |key: &str, msg: String| {
-        problems.push(Diagnostic::new(path, find_key_line(text, key), 1, msg));
-    };
-    if web.max_connections == 0 {
-        bad(
-            "max_connections",
-            "web.max_connections must be at least 1".into(),
-        );
-    }
-    for (key, d) in [
-        ("header_timeout", web.header_timeout),
-        ("idle_timeout", web.idle_timeout),
-    ] {
-        if d.as_duration() < std::time::Duration::from_millis(100) {
-            bad(key, format!("web.{key} must be at least 100ms (it is {d})"));
-        }
-    }
-}
-
 /// Secrets that masking cannot protect well, as warnings at their line: values shorter than
 /// [`crate::redact::SHORT_SECRET`] characters, and plain words or numbers. Masking replaces
 /// every occurrence of a secret's value in every output, so a value like `unused` rewrites
@@ -821,6 +796,7 @@ pub fn weak_secrets(path: &Path) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// The line of the first `key:` in a text (for problems found after parsing).
 pub(super) fn find_key_line(text: &str, key: &str) -> usize {
     let pat = format!("{key}:");
     text.lines()

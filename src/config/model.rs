@@ -126,16 +126,25 @@ pub struct WebConfig {
     /// Most connections served at a time; a connection over it is closed at once. Whatever
     /// this says, web connections take at most a quarter of the daemon's open-file limit
     /// (which the daemon raises to its hard limit at start), so that checks always have files
-    /// and sockets left. At least 1. Default: 256.
-    #[serde(default = "default_max_connections")]
+    /// and sockets left. Default: 256; 1 to 65536.
+    #[serde(
+        default = "default_max_connections",
+        deserialize_with = "bounds::web_connections"
+    )]
     pub max_connections: usize,
     /// A client must send a request's headers within this long, and a keep-alive connection
-    /// waiting for its next request is closed after it. Default: 10s.
-    #[serde(default = "default_header_timeout")]
+    /// waiting for its next request is closed after it. Default: 10s; 100ms to 10m.
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "bounds::web_header_timeout"
+    )]
     pub header_timeout: Dur,
     /// A connection that neither sends nor receives a byte for this long (a stalled request
-    /// body, a client that stopped reading the answer) is closed. Default: 60s.
-    #[serde(default = "default_idle_timeout")]
+    /// body, a client that stopped reading the answer) is closed. Default: 60s; 1s to 1h.
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "bounds::web_idle_timeout"
+    )]
     pub idle_timeout: Dur,
 }
 

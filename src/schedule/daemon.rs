@@ -137,9 +137,11 @@ pub(super) async fn run(
         );
     }
     let store_path = app.config.store_path();
+    // A store that cannot be opened or written is a fault the daemon waits out (results wait
+    // in memory), never a reason to stop running checks.
     let store = {
         let path = store_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&path))
+        tokio::task::spawn_blocking(move || Store::open_for_daemon(&path))
             .await
             .map_err(|e| DaemonError::Other(format!("opening the store failed: {e}")))?
             .map_err(|source| DaemonError::Store {
@@ -149,9 +151,10 @@ pub(super) async fn run(
     };
     let store = Arc::new(store);
     store.set_observation_cap(app.config.root.store.max_observation_bytes);
-    if problems.is_empty() {
+    if problems.is_empty() && !store.is_faulted() {
         forget_removed(&store, &app);
     }
+    let recovery = tokio::spawn(recover_store(store.clone()));
     let retention: SharedRetention = Arc::new(Mutex::new(Retention::from(&app.config.root.store)));
     tokio::spawn(housekeeping::apply_retention(
         store.clone(),
@@ -255,7 +258,10 @@ pub(super) async fn run(
         tracing::debug!("housekeeping scheduler shutdown: {e}");
     }
     reports.abort();
+    recovery.abort();
+    let d_store = d.store.clone();
     d.shut_down(&mut control).await;
+    last_recovery(&d_store).await;
     // Undelivered notifications stay in the outbox for the next start.
     let _ = deliver_stop.send(true);
     let _ = delivery.await;
@@ -470,9 +476,10 @@ impl Daemon {
     }
 
     /// Tells the store when the check runs next (for `patrol status`). Checks no longer in the
-    /// configuration are left alone: their state has been dropped.
+    /// configuration are left alone: their state has been dropped. Skipped during a store
+    /// fault (it is worked out again after it).
     fn store_next_run(&self, id: &str) {
-        if self.app.config.check(id).is_none() {
+        if self.app.config.check(id).is_none() || self.store.is_faulted() {
             return;
         }
         if let Err(e) = self.store.set_next_run(id, self.plan.get(id)) {
@@ -663,6 +670,44 @@ impl Daemon {
         }
         let skipped: u64 = self.skipped.values().sum();
         tracing::info!(skipped_overlapping = skipped, "daemon stopped");
+    }
+}
+
+/// How often a faulted store is tried again.
+const RECOVER_EVERY: Duration = Duration::from_secs(5);
+
+/// Tries a faulted store again every [`RECOVER_EVERY`]: reopens it and writes what waits.
+async fn recover_store(store: Arc<Store>) {
+    loop {
+        tokio::time::sleep(RECOVER_EVERY).await;
+        if store.fault().is_none() {
+            continue;
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.recover()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!("the store is still not writable: {e}"),
+            Err(e) => tracing::warn!("store recovery task failed: {e}"),
+        }
+    }
+}
+
+/// At shutdown, one more try to write what waits in memory; what cannot be written is lost
+/// with the process, and said so.
+async fn last_recovery(store: &Arc<Store>) {
+    let Some(fault) = store.fault() else {
+        return;
+    };
+    let s = store.clone();
+    if let Ok(Ok(_)) = tokio::task::spawn_blocking(move || s.recover()).await {
+        return;
+    }
+    if fault.queued > 0 {
+        tracing::error!(
+            lost = fault.queued,
+            error = %fault.error,
+            "stopping with results the store could not take: they are lost"
+        );
     }
 }
 

@@ -114,8 +114,23 @@ fn outbox_from_row(row: &rusqlite::Row<'_>) -> Result<OutboxRow, StoreError> {
 
 impl Store {
     /// Stores a run, the check's new alert state and the notifications it caused in ONE
-    /// transaction: a crash keeps all three or none.
+    /// transaction: a crash keeps all three or none. Returns the run id; 0 when the three
+    /// wait in memory, together, for the store to take writes again (see `backlog.rs`).
     pub fn record_run_with_alerts(
+        &self,
+        run: &RunRecord,
+        probe_state: Option<&serde_json::Value>,
+        alert_state: &serde_json::Value,
+        outbox: &[OutboxItem],
+    ) -> Result<i64, StoreError> {
+        self.write_or_queue(
+            || super::backlog::Pending::run(run, probe_state, Some((alert_state, outbox))),
+            0,
+            || self.write_run_with_alerts(run, probe_state, alert_state, outbox),
+        )
+    }
+
+    pub(super) fn write_run_with_alerts(
         &self,
         run: &RunRecord,
         probe_state: Option<&serde_json::Value>,
@@ -142,6 +157,14 @@ impl Store {
 
     /// Queues notifications that no run caused (tests, reports).
     pub fn enqueue(&self, outbox: &[OutboxItem]) -> Result<(), StoreError> {
+        self.write_or_queue(
+            || super::backlog::Pending::outbox(outbox),
+            (),
+            || self.write_outbox(outbox),
+        )
+    }
+
+    pub(super) fn write_outbox(&self, outbox: &[OutboxItem]) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         insert_outbox(&tx, outbox, Utc::now())?;
@@ -149,13 +172,18 @@ impl Store {
         Ok(())
     }
 
-    /// The policy state of a check (Null when it never had one).
+    /// The policy state of a check (Null when it never had one); during a store fault, the
+    /// one its newest run waiting in memory left.
     pub fn alert_state(&self, check_id: &str) -> Result<serde_json::Value, StoreError> {
-        let conn = self.reader();
-        let text: Option<String> = conn
-            .prepare_cached("SELECT state FROM alert_state WHERE check_id = ?1")?
-            .query_row([check_id], |r| r.get(0))
-            .optional()?;
+        let text: Option<String> = {
+            let conn = self.reader();
+            conn.prepare_cached("SELECT state FROM alert_state WHERE check_id = ?1")?
+                .query_row([check_id], |r| r.get(0))
+                .optional()?
+        };
+        if let Some(queued) = self.backlog().alert_state(check_id) {
+            return Ok(queued);
+        }
         Ok(match text {
             Some(t) => serde_json::from_str(&t)?,
             None => serde_json::Value::Null,
@@ -232,13 +260,16 @@ impl Store {
         ids: &[i64],
         f: impl Fn(&rusqlite::Transaction<'_>, i64) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for id in ids {
-            f(&tx, *id)?;
-        }
-        tx.commit()?;
-        Ok(())
+        let result = (|| {
+            let mut conn = self.writer()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for id in ids {
+                f(&tx, *id)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        self.noted(result)
     }
 
     /// Outbox rows, newest first.

@@ -9,8 +9,13 @@
 //! (`BEGIN IMMEDIATE`) and wait up to [`BUSY_TIMEOUT`] for each other.
 //!
 //! Times are stored as fixed-width RFC 3339 UTC text (see `codec`), so they sort as text.
+//!
+//! A store fault (a read-only file or folder, a full disk, a file that cannot be opened) does
+//! not stop the daemon: with write-behind on, results wait in memory and are written when the
+//! store takes writes again (`backlog.rs`).
 
 mod alerts;
+mod backlog;
 mod codec;
 mod meta;
 mod migrations;
@@ -20,6 +25,7 @@ mod state;
 mod web;
 
 pub use alerts::{OutboxFilter, OutboxItem, OutboxRow, OutboxState, Silence};
+pub use backlog::{MAX_QUEUED, StoreFault};
 pub use migrations::SCHEMA_VERSION;
 pub use runs::{RunRecord, Trigger};
 pub use state::CheckState;
@@ -28,6 +34,7 @@ pub use web::{OutboxCount, RunBrief};
 // The alerting tables record runs together with their notifications.
 use runs::insert_runs;
 
+use backlog::Backlog;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,6 +98,9 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the store was opened read-only")]
     ReadOnly,
+    /// The daemon's store has a fault its writes are waiting out.
+    #[error("the store cannot be written: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Other(String),
 }
@@ -102,6 +112,8 @@ pub struct Store {
     writer: Option<Mutex<Connection>>,
     reader: Mutex<Connection>,
     observation_cap: AtomicUsize,
+    /// Writes waiting out a fault (the daemon's write-behind).
+    backlog: Mutex<Backlog>,
 }
 
 impl Store {
@@ -109,41 +121,72 @@ impl Store {
     /// `path` must be a file: `:memory:` does not work, because the reader connection would
     /// open a second, empty database.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut writer = Connection::open(path).map_err(open_err)?;
-        writer.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        // Refuse a newer file before touching it (even the journal mode).
-        let found = migrations::user_version(&writer).map_err(|e| with_path(e, path))?;
-        migrations::refuse_newer(path, found)?;
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON;",
-            )
-            .map_err(open_err)?;
-        migrations::migrate(&mut writer, path).map_err(|e| with_path(e, path))?;
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(open_err)?;
-        setup_reader(&reader).map_err(open_err)?;
+        let (writer, reader) = connect(path)?;
         Ok(Store {
             path: path.to_path_buf(),
             writer: Some(Mutex::new(writer)),
             reader: Mutex::new(reader),
             observation_cap: AtomicUsize::new(DEFAULT_OBSERVATION_CAP),
+            backlog: Mutex::default(),
         })
+    }
+
+    /// The daemon's store: opened like [`Store::open`], with write-behind on. A store that
+    /// cannot be opened now (a read-only folder, a file that cannot be read) is no error: it
+    /// starts faulted, with an in-memory stand-in behind it (or a read-only view of the file),
+    /// checks run, results wait in memory, and [`Store::recover`] opens the real file once
+    /// it can. Fails only when not even an in-memory database can be made.
+    pub fn open_for_daemon(path: &Path) -> Result<Store, StoreError> {
+        let store = match Store::open(path) {
+            Ok(store) => store,
+            Err(e) => {
+                let store = Store::stand_in(path)?;
+                let mut b = store.backlog();
+                b.enabled = true;
+                b.fail(&e);
+                drop(b);
+                store
+            }
+        };
+        store.keep_writes_on_fault();
+        Ok(store)
+    }
+
+    /// A store for `path` with an empty in-memory database to write to (nothing written
+    /// lands in the file) until [`Store::recover`] opens the file.
+    fn stand_in(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer: Some(Mutex::new(empty_database()?)),
+            reader: Mutex::new(readable_or_empty(path)?),
+            observation_cap: AtomicUsize::new(DEFAULT_OBSERVATION_CAP),
+            backlog: Mutex::default(),
+        })
+    }
+
+    /// Opens fresh connections to the file and puts them in place of the old ones. The old
+    /// ones are closed first: SQLite shares one shared-memory mapping per file in a process,
+    /// and one opened read-only would stay read-only. When the file cannot be opened for
+    /// writing, reads go on from a read-only connection (or an empty stand-in).
+    fn reconnect(&self) -> Result<(), StoreError> {
+        let (Some(writer), reader) = (&self.writer, &self.reader) else {
+            return Err(StoreError::ReadOnly);
+        };
+        let mut w = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut r = reader.lock().unwrap_or_else(PoisonError::into_inner);
+        *w = empty_database()?;
+        *r = empty_database()?;
+        match connect(&self.path) {
+            Ok((new_w, new_r)) => {
+                *w = new_w;
+                *r = new_r;
+                Ok(())
+            }
+            Err(e) => {
+                *r = readable_or_empty(&self.path)?;
+                Err(e)
+            }
+        }
     }
 
     /// Opens an existing store for reading only (`patrol status`, `patrol history`). Never
@@ -178,6 +221,7 @@ impl Store {
             writer: None,
             reader: Mutex::new(reader),
             observation_cap: AtomicUsize::new(DEFAULT_OBSERVATION_CAP),
+            backlog: Mutex::default(),
         })
     }
 
@@ -220,6 +264,107 @@ impl Store {
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lock order: `backlog` before `writer`/`reader`, never the other way round.
+    fn backlog(&self) -> MutexGuard<'_, Backlog> {
+        self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Opens (creating it and its folders when missing) and migrates the store at `path`: the
+/// writer and the reader connection.
+fn connect(path: &Path) -> Result<(Connection, Connection), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    repair_side_files(path);
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = Connection::open(path).map_err(open_err)?;
+    writer.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // Refuse a newer file before touching it (even the journal mode).
+    let found = migrations::user_version(&writer).map_err(|e| with_path(e, path))?;
+    migrations::refuse_newer(path, found)?;
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(open_err)?;
+    migrations::migrate(&mut writer, path).map_err(|e| with_path(e, path))?;
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    setup_reader(&reader).map_err(open_err)?;
+    Ok((writer, reader))
+}
+
+/// The WAL's side files (`-wal`, `-shm`) take the database's permissions when SQLite creates
+/// them, so a daemon that once ran with a read-only database leaves a read-only `-shm` that
+/// keeps every later open read-only. When the database itself is writable and a side file is
+/// not, give the side file the database's mode (only its owner can; otherwise say so).
+fn repair_side_files(path: &Path) {
+    use nix::unistd::{AccessFlags, access};
+    use std::os::unix::fs::PermissionsExt;
+    if access(path, AccessFlags::W_OK).is_err() {
+        return;
+    }
+    let Ok(mode) = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777) else {
+        return;
+    };
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if !side.exists() || access(&side, AccessFlags::W_OK).is_ok() {
+            continue;
+        }
+        match std::fs::set_permissions(&side, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => tracing::warn!(
+                file = %side.display(),
+                "the store's side file was not writable (left by an earlier run): made it as \
+                 writable as the database"
+            ),
+            Err(e) => tracing::error!(
+                file = %side.display(),
+                "the store's side file is not writable and cannot be fixed ({e}): the store \
+                 stays read-only until its owner makes it writable"
+            ),
+        }
+    }
+}
+
+/// An empty database with the current schema, in memory: what reads see while the real file
+/// cannot be opened.
+fn empty_database() -> Result<Connection, StoreError> {
+    let mut conn = Connection::open_in_memory()?;
+    migrations::migrate(&mut conn, Path::new(":memory:"))?;
+    Ok(conn)
+}
+
+/// A read-only connection to the file when it can be read, for the pages during a fault;
+/// else an empty stand-in.
+fn readable_or_empty(path: &Path) -> Result<Connection, StoreError> {
+    let readable = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()
+    .filter(|c| {
+        setup_reader(c).is_ok() && migrations::user_version(c).is_ok_and(|v| v == SCHEMA_VERSION)
+    });
+    match readable {
+        Some(c) => Ok(c),
+        None => empty_database(),
     }
 }
 

@@ -55,8 +55,21 @@ pub struct RunRecord {
 impl Store {
     /// Stores one run and updates the check's state in one transaction. `probe_state`
     /// replaces the stored probe state when `Some` (`Some(Null)` clears it) and leaves it
-    /// alone when `None`. Returns the run id.
+    /// alone when `None`. Returns the run id; 0 when the run waits in memory for the store
+    /// to take writes again (the daemon's write-behind, see `backlog.rs`).
     pub fn record_run(
+        &self,
+        run: &RunRecord,
+        probe_state: Option<&serde_json::Value>,
+    ) -> Result<i64, StoreError> {
+        self.write_or_queue(
+            || super::backlog::Pending::run(run, probe_state, None),
+            0,
+            || self.write_run(run, probe_state),
+        )
+    }
+
+    pub(super) fn write_run(
         &self,
         run: &RunRecord,
         probe_state: Option<&serde_json::Value>,
@@ -84,9 +97,17 @@ impl Store {
         Ok(ids)
     }
 
-    /// The newest `limit` runs of a check, newest first.
+    /// The newest `limit` runs of a check, newest first (runs waiting in memory during a
+    /// store fault included).
     pub fn recent_runs(&self, check_id: &str, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        self.runs_page(check_id, None, limit)
+        let stored = self.runs_page(check_id, None, limit)?;
+        let mut runs = self.backlog().runs_of(check_id);
+        if runs.is_empty() {
+            return Ok(stored);
+        }
+        runs.extend(stored);
+        runs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(runs)
     }
 
     /// One page of a check's runs, newest first (by `started_at`, then id). Pass the id of

@@ -34,40 +34,64 @@ const STATE_COLUMNS: &str = "check_id, status, since, consecutive, consecutive_b
      consecutive_ok, last_run, last_duration_ms, summary, next_run, last_scheduled_at";
 
 impl Store {
-    /// The state of one check; None until it has run once.
+    /// The state of one check; None until it has run once. Runs waiting in memory during a
+    /// store fault count.
     pub fn check_state(&self, check_id: &str) -> Result<Option<CheckState>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {STATE_COLUMNS} FROM check_state WHERE check_id = ?1 AND status IS NOT NULL"
-        ))?;
-        let mut rows = stmt.query([check_id])?;
-        match rows.next()? {
-            Some(row) => Ok(Some(state_from_row(row)?)),
-            None => Ok(None),
-        }
+        let stored = {
+            let conn = self.reader();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {STATE_COLUMNS} FROM check_state WHERE check_id = ?1 AND status IS NOT NULL"
+            ))?;
+            let mut rows = stmt.query([check_id])?;
+            match rows.next()? {
+                Some(row) => Some(state_from_row(row)?),
+                None => None,
+            }
+        };
+        Ok(self.backlog().fold_state(check_id, stored))
     }
 
-    /// The state of every check that has run at least once, ordered by check id.
+    /// The state of every check that has run at least once, ordered by check id (runs
+    /// waiting in memory during a store fault count).
     pub fn check_states(&self) -> Result<Vec<CheckState>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {STATE_COLUMNS} FROM check_state WHERE status IS NOT NULL ORDER BY check_id"
-        ))?;
-        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(state_from_row(row)?);
+        {
+            let conn = self.reader();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {STATE_COLUMNS} FROM check_state WHERE status IS NOT NULL ORDER BY check_id"
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                out.push(state_from_row(row)?);
+            }
         }
-        Ok(out)
+        let backlog = self.backlog();
+        let queued = backlog.checks();
+        if queued.is_empty() {
+            return Ok(out);
+        }
+        let mut by_id: std::collections::BTreeMap<String, CheckState> =
+            out.into_iter().map(|s| (s.check_id.clone(), s)).collect();
+        for id in queued {
+            let stored = by_id.remove(&id);
+            if let Some(s) = backlog.fold_state(&id, stored) {
+                by_id.insert(id, s);
+            }
+        }
+        Ok(by_id.into_values().collect())
     }
 
     /// What the probe left for its next run (e.g. a log file offset); Null when nothing.
     pub fn probe_state(&self, check_id: &str) -> Result<serde_json::Value, StoreError> {
-        let conn = self.reader();
-        let text: Option<Option<String>> = conn
-            .prepare_cached("SELECT probe_state FROM check_state WHERE check_id = ?1")?
-            .query_row([check_id], |r| r.get(0))
-            .optional()?;
+        let text: Option<Option<String>> = {
+            let conn = self.reader();
+            conn.prepare_cached("SELECT probe_state FROM check_state WHERE check_id = ?1")?
+                .query_row([check_id], |r| r.get(0))
+                .optional()?
+        };
+        if let Some(queued) = self.backlog().probe_state(check_id) {
+            return Ok(queued);
+        }
         match text.flatten() {
             Some(t) => Ok(serde_json::from_str(&t)?),
             None => Ok(serde_json::Value::Null),
@@ -81,13 +105,16 @@ impl Store {
         check_id: &str,
         next: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let conn = self.writer()?;
-        conn.prepare_cached(
-            "INSERT INTO check_state (check_id, next_run) VALUES (?1, ?2)
-             ON CONFLICT (check_id) DO UPDATE SET next_run = excluded.next_run",
-        )?
-        .execute(rusqlite::params![check_id, next.map(time_text)])?;
-        Ok(())
+        let result = (|| {
+            let conn = self.writer()?;
+            conn.prepare_cached(
+                "INSERT INTO check_state (check_id, next_run) VALUES (?1, ?2)
+                 ON CONFLICT (check_id) DO UPDATE SET next_run = excluded.next_run",
+            )?
+            .execute(rusqlite::params![check_id, next.map(time_text)])?;
+            Ok(())
+        })();
+        self.noted(result)
     }
 
     /// The next run recorded by [`Store::set_next_run`], also for checks that never ran.

@@ -148,13 +148,20 @@ impl Store {
     }
 
     /// Writes to the store (a small marker row): proves it is writable, for `/healthz`.
+    /// During a fault it is not, whatever a write to a stand-in would say.
     pub fn touch(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let conn = self.writer()?;
-        conn.prepare_cached(
-            "INSERT INTO store_meta (key, value) VALUES ('healthz_at', ?1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )?
-        .execute([time_text(now)])?;
-        Ok(())
+        if let Some(f) = self.fault() {
+            return Err(StoreError::Unavailable(f.error));
+        }
+        let result = (|| {
+            let conn = self.writer()?;
+            conn.prepare_cached(
+                "INSERT INTO store_meta (key, value) VALUES ('healthz_at', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([time_text(now)])?;
+            Ok(())
+        })();
+        self.noted(result)
     }
 }

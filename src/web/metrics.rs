@@ -293,6 +293,30 @@ fn render(
         o.family(name, kind, help);
         o.sample(name, &[], value.load(Ordering::Relaxed).to_string());
     }
+    let fault = store.fault();
+    for (name, kind, help, value) in [
+        (
+            "patrol_store_writable",
+            "gauge",
+            "1 when the store takes writes, 0 during a fault (results then wait in memory).",
+            u64::from(fault.is_none()),
+        ),
+        (
+            "patrol_store_queued_results",
+            "gauge",
+            "Results (with their notifications) waiting in memory for the store to take writes.",
+            fault.as_ref().map_or(0, |f| f.queued as u64),
+        ),
+        (
+            "patrol_store_dropped_results_total",
+            "counter",
+            "Results dropped because too many waited in memory during a store fault.",
+            fault.as_ref().map_or(0, |f| f.dropped),
+        ),
+    ] {
+        o.family(name, kind, help);
+        o.sample(name, &[], value.to_string());
+    }
     o.family(
         "patrol_checks_configured",
         "gauge",
@@ -361,6 +385,7 @@ pub(crate) async fn healthz(State(s): State<Shared>) -> Response {
         Ok(Err(e)) => Some(e.to_string()),
         Err(e) => Some(e.to_string()),
     };
+    let fault = s.store.fault();
     let ok = scheduler_ok && store_err.is_none();
     let body = json!({
         "status": if ok { "ok" } else { "failing" },
@@ -371,6 +396,10 @@ pub(crate) async fn healthz(State(s): State<Shared>) -> Response {
         "store": {
             "ok": store_err.is_none(),
             "error": store_err,
+            // During a fault: since when, and what waits in memory to be written.
+            "since": fault.as_ref().map(|f| f.since),
+            "queued": fault.as_ref().map_or(0, |f| f.queued),
+            "dropped": fault.as_ref().map_or(0, |f| f.dropped),
         },
     });
     let code = if ok {

@@ -287,6 +287,10 @@ fn router(shared: Shared) -> Router {
         )
         .fallback(reject::not_found)
         .method_not_allowed_fallback(reject::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            pages::with_store_status,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }

@@ -60,7 +60,34 @@ fn when(v: Value, tz: String) -> String {
     format!("{} ({rel})", present::time(t, present::zone(&tz)))
 }
 
+tokio::task_local! {
+    /// The store fault the page being rendered reports (set for each request by
+    /// [`with_store_status`], so that every page shows the banner without each handler
+    /// passing it on).
+    static STORE_FAULT: Option<crate::store::StoreFault>;
+}
+
+/// Middleware: what the store's fault is while the request is served.
+pub(crate) async fn with_store_status(
+    State(s): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let fault = s.store.fault();
+    STORE_FAULT.scope(fault, next.run(req)).await
+}
+
 fn render(name: &str, ctx: Value) -> Response {
+    let fault = STORE_FAULT.try_with(Clone::clone).ok().flatten();
+    let ctx = context! {
+        store_fault => fault.map(|f| context! {
+            since => f.since.to_rfc3339(),
+            error => f.error,
+            queued => f.queued,
+            dropped => f.dropped,
+        }),
+        ..ctx
+    };
     match env().get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {

@@ -15,6 +15,7 @@ mod daemon;
 mod demo;
 mod email;
 mod faults;
+mod faults_store;
 mod faults_web;
 mod hyperbdr_library;
 mod hyperbdr_probe;
