@@ -32,6 +32,8 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// A write waiting for the store.
 #[derive(Debug, Clone)]
+// Runs are nearly all of the queue, so boxing them would only add an allocation per item.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Pending {
     /// A run with its probe state and, when the alert policy ran, its alert state and
     /// notifications (written in one transaction, as always).
